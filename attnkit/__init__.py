@@ -1,0 +1,36 @@
+"""attnkit: attention capture, rollout, flow, post-hoc importance and sparse attention,
+with one reproducible notebook per paper.
+
+Public names are imported lazily so that `import attnkit` (and the `attnkit` command) stays quick;
+`attnkit.rollout` loads torch and the propagation code on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Attentions": "attnkit.attentions",
+    "AttentionInputError": "attnkit.attentions",
+    "claim": "attnkit.record",
+    "used_data": "attnkit.record",
+    "run_report": "attnkit.report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'attnkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,110 @@
+"""The `attnkit` command: `report`, `data`, `bench`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+from pathlib import Path
+
+from attnkit.report import PROFILES, ReportError, run_report
+
+
+def _report(args: argparse.Namespace) -> int:
+    results = run_report(
+        args.profile,
+        only=args.only,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        out=args.out,
+        notebooks_dir=args.notebooks,
+        device=args.device,
+        require_data=args.require_data,
+        progress=not args.no_progress,
+    )
+    failed = [r.name for r in results if r.status != "ok" and not r.carried_over]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from attnkit.data import fetch as data_fetch
+    from attnkit.data import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    if args.data_command == "list":
+        if data_dir is None:
+            print("no data directory: pass --data-dir or set ATTNKIT_DATA_DIR", file=sys.stderr)
+            return 2
+        print(data_fetch.format_dataset_table(data_fetch.list_datasets(data_dir)))
+        return 0
+    if data_dir is None:
+        raise ReportError(
+            "no data directory to fetch into: pass --data-dir DIR or set ATTNKIT_DATA_DIR."
+        )
+    for name in args.names:
+        paths = data_fetch.fetch(name, data_dir, force=args.force)
+        print(f"{name}: {len(paths)} file(s) in {data_dir}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_propagate.py"
+    if not script.is_file():
+        print(f"benchmarks not found at {script}; run from a source checkout.", file=sys.stderr)
+        return 2
+    sys.argv = [str(script), *args.rest]
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attnkit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    report = commands.add_parser("report", help="run the paper notebooks and build the HTML report")
+    report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
+    report.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
+    report.add_argument("--data-dir", help="datasets folder (default: $ATTNKIT_DATA_DIR)")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--out", help="report folder (default: reports/<profile>)")
+    report.add_argument("--notebooks", help="notebook folder (default: ./notebooks)")
+    report.add_argument("--device", default="cpu", help="torch device for the notebooks")
+    report.add_argument(
+        "--require-data",
+        action="store_true",
+        help="fail instead of falling back to synthetic data when a dataset is missing",
+    )
+    report.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    report.set_defaults(func=_report)
+
+    data = commands.add_parser("data", help="list or fetch the real datasets")
+    data.add_argument("--data-dir", help="datasets folder (default: $ATTNKIT_DATA_DIR)")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_commands.add_parser("list", help="what is present, and where it came from")
+    fetch = data_commands.add_parser("fetch", help="download datasets and verify checksums")
+    fetch.add_argument("names", nargs="+", metavar="NAME")
+    fetch.add_argument("--force", action="store_true", help="download again even if present")
+    data.set_defaults(func=_data)
+
+    bench = commands.add_parser("bench", help="run benchmarks/bench_propagate.py")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        return args.func(args)
+    except (ReportError, ValueError, FileNotFoundError) as error:
+        print(f"attnkit: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""HTML for the report: one offline page per executed notebook, and the index with the scorecard.
+
+Every page is self-contained: images are inline data URIs, styles are inline, and no script,
+style sheet or font is fetched from the network (MathJax, require.js and mermaid are left out).
+All text that comes from notebooks or data is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+
+if TYPE_CHECKING:
+    from attnkit.report import NotebookResult
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def render_notebook_html(notebook: nbformat.NotebookNode, title: str) -> str:
+    """Convert an executed notebook to one offline HTML page (code hidden behind a toggle)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="attnkit_offline",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    # Belt and braces: the template drops these scripts, and empty URLs keep any that remain inert.
+    exporter.mathjax_url = ""
+    exporter.require_js_url = ""
+    exporter.jupyter_widgets_base_url = ""
+    notebook = nbformat.from_dict(notebook)
+    notebook.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(notebook)
+    return body
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    return "—" if value is None else str(value)
+
+
+_STYLE = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+  max-width: 1100px; padding: 0 1em; color: #1f2328; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; width: 100%; margin: 0.6em 0; }
+th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+.ok, .held { color: #1a7f37; font-weight: 600; } .failed, .not-held { color: #b42318; font-weight: 600; }
+.warn { color: #b54708; } .muted { color: #656d76; font-size: 0.9em; }
+pre { background: #f6f8fa; padding: 8px; overflow-x: auto; font-size: 12px; }
+details { margin: 0.4em 0; }
+"""
+
+
+def _data_cell(result: NotebookResult) -> str:
+    if not result.data:
+        return '<span class="muted">none recorded</span>'
+    items = []
+    for record in result.data:
+        text = f"{html.escape(record['name'])}: {html.escape(record['origin'])}"
+        if record.get("synthetic"):
+            reason = html.escape(record.get("warning") or "real data not found")
+            text = f'<span class="warn">⚠ synthetic — {text}</span><br><span class="muted">{reason}</span>'
+        items.append(text)
+    return "<br>".join(items)
+
+
+def _notebook_rows(results: list[NotebookResult]) -> str:
+    rows = []
+    for r in results:
+        status = (
+            '<span class="ok">ok</span>'
+            if r.status == "ok"
+            else '<span class="failed">failed</span>'
+        )
+        if r.carried_over:
+            status += ' <span class="muted">(previous run)</span>'
+        link = (
+            f'<a href="{html.escape(r.html)}">{html.escape(r.title or r.name)}</a>'
+            if r.html
+            else html.escape(r.name)
+        )
+        if r.ipynb:
+            link += f' <span class="muted">(<a href="{html.escape(r.ipynb)}">ipynb</a>)</span>'
+        held = sum(bool(c["holds"]) for c in r.claims)
+        rows.append(
+            f"<tr><td>{link}<br><span class='muted'>{html.escape(r.paper)}</span></td><td>{status}</td>"
+            f"<td>{r.seconds:.1f} s</td><td>{html.escape(r.profile)}</td><td>{_data_cell(r)}</td>"
+            f"<td>{held} / {len(r.claims)}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def _errors(results: list[NotebookResult]) -> str:
+    failed = [r for r in results if r.status != "ok" and r.error]
+    if not failed:
+        return ""
+    parts = ["<h2>Failures</h2>"]
+    for r in failed:
+        e = r.error
+        where = f"cell {e['cell']}" if e.get("cell") is not None else "runner"
+        parts.append(
+            f"<h3>{html.escape(r.name)} — {html.escape(e['ename'])} in {where}</h3>"
+            f"<p>{html.escape(e['evalue'])}</p>"
+            + (
+                f"<details><summary>cell source</summary><pre>{html.escape(e['source'])}</pre></details>"
+                if e.get("source")
+                else ""
+            )
+            + f"<details open><summary>traceback</summary><pre>{html.escape(e['traceback'])}</pre></details>"
+        )
+    return "\n".join(parts)
+
+
+def _scorecard(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<h2>Reproduction scorecard</h2><p class='muted'>No claims were recorded.</p>"
+    by_paper: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_paper[row["paper"] or row["notebook"]].append(row)
+    held = sum(row["holds"] for row in rows)
+    parts = [
+        "<h2>Reproduction scorecard</h2>",
+        f"<p><b>{held} of {len(rows)}</b> claims held. Magnitudes differ at small scale; each "
+        "verdict follows the rule stated beside it.</p>",
+    ]
+    for paper, claims in by_paper.items():
+        paper_held = sum(c["holds"] for c in claims)
+        parts.append(
+            f"<h3>{html.escape(paper)} <span class='muted'>({paper_held}/{len(claims)} held)</span></h3>"
+        )
+        parts.append(
+            "<table><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th><th>rule</th><th>source</th></tr>"
+        )
+        for c in claims:
+            verdict = (
+                '<span class="held">held</span>'
+                if c["holds"]
+                else '<span class="not-held">did not hold</span>'
+            )
+            parts.append(
+                f"<tr><td><b>{html.escape(c['id'])}</b><br>{html.escape(c['claim'])}</td>"
+                f"<td>{html.escape(_fmt(c['paper_value']))}</td><td>{html.escape(_fmt(c['ours']))}</td>"
+                f"<td>{verdict}</td><td>{html.escape(c['rule'])}</td><td>{html.escape(c['source'])}</td></tr>"
+            )
+        parts.append("</table>")
+    return "\n".join(parts)
+
+
+def render_index(
+    results: list[NotebookResult], rows: list[dict[str, Any]], *, profile: str, seed: int
+) -> str:
+    """The report's front page: notebooks (status, time, data, link), failures, scorecard."""
+    failed = sum(r.status != "ok" for r in results)
+    synthetic = any(d.get("synthetic") for r in results for d in r.data)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    notes = []
+    if failed:
+        notes.append(f'<p class="failed">{failed} notebook(s) failed; see Failures below.</p>')
+    if synthetic:
+        notes.append(
+            '<p class="warn">⚠ Some notebooks ran on synthetic data because the real files were '
+            "missing; their numbers are not comparable to the papers'.</p>"
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>attnkit report — {html.escape(profile)}</title><style>{_STYLE}</style></head>
+<body>
+<h1>attnkit reproduction report</h1>
+<p class="muted">profile <b>{html.escape(profile)}</b> · seed {seed} · built {stamp} ·
+{len(results)} notebook(s)</p>
+{"".join(notes)}
+<h2>Notebooks</h2>
+<table><tr><th>notebook</th><th>status</th><th>run time</th><th>profile</th><th>data used</th><th>claims held</th></tr>
+{_notebook_rows(results)}
+</table>
+{_errors(results)}
+{_scorecard(rows)}
+</body></html>
+"""

@@ -1,0 +1,216 @@
+"""The report runner: executing notebooks, gathering claims, failures, and safe swapping."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from attnkit import cli, report
+from attnkit.record import ClaimError, claim
+from attnkit.report import NotebookResult, ReportError, run_report
+
+PARAMETERS = 'profile = "quick"\nseed = 0\ndata_dir = None\ndevice = "cpu"\nout_dir = "x"\nrequire_data = False'
+
+
+def write_notebook(folder: Path, name: str, body: list[str], *, parameters: bool = True) -> Path:
+    cells = [new_markdown_cell(f"# {name}")]
+    if parameters:
+        cells.append(new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}))
+    cells += [new_code_cell(source) for source in body]
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.metadata["attnkit"] = {"paper": f"Paper of {name}", "title": name}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+GOOD = [
+    "import attnkit\nfrom pathlib import Path\nimport matplotlib\nmatplotlib.use('Agg')\n"
+    "import matplotlib.pyplot as plt",
+    "attnkit.used_data('toy', 'synthetic: seed 0', synthetic=True, warning='toy <data> missing')",
+    "fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0]); fig.savefig(Path(out_dir) / 'line.png'); plt.show()",
+    "attnkit.claim('seed-echo', 'the seed reaches the notebook', paper=7, ours=seed, holds=seed == 7,"
+    " rule='ours == 7', source='test fixture')",
+    "attnkit.claim('profile-echo', 'profile <b>reaches</b>', paper='smoke', ours=profile,"
+    " holds=profile == 'quick', rule='ours == quick', source='test fixture')",
+]
+BAD = ["x = 1", "raise RuntimeError('boom in cell')"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One real run: a good notebook and a failing one, with papermill and nbconvert."""
+    root = tmp_path_factory.mktemp("report")
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks, "good", GOOD)
+    write_notebook(notebooks, "bad", BAD)
+    out = root / "out"
+    results = run_report("smoke", seed=7, out=out, notebooks_dir=notebooks, progress=False)
+    return results, out, notebooks
+
+
+def test_statuses_and_files(built):
+    results, out, _ = built
+    status = {r.name: r.status for r in results}
+    assert status == {"bad": "failed", "good": "ok"}
+    for name in ("good", "bad"):
+        assert (out / f"{name}.ipynb").is_file()
+        assert (out / f"{name}.html").stat().st_size > 1000
+    assert (out / "good_files" / "line.png").is_file()
+    assert not list(out.parent.glob(".out.building-*"))
+
+
+def test_scorecard_json(built):
+    _, out, _ = built
+    rows = json.loads((out / "scorecard.json").read_text())
+    assert [r["id"] for r in rows] == ["seed-echo", "profile-echo"]
+    keys = {
+        "notebook",
+        "paper",
+        "id",
+        "claim",
+        "paper_value",
+        "ours",
+        "holds",
+        "rule",
+        "source",
+        "profile",
+        "seed",
+    }
+    assert all(set(r) == keys for r in rows)
+    seed_row, profile_row = rows
+    # parameters reached the notebook through papermill
+    assert seed_row["ours"] == 7 and seed_row["holds"] is True
+    assert profile_row["ours"] == "smoke" and profile_row["holds"] is False
+    assert (
+        seed_row["paper"] == "Paper of good"
+        and seed_row["profile"] == "smoke"
+        and seed_row["seed"] == 7
+    )
+
+
+def test_index_shows_failure_data_and_scorecard(built):
+    _, out, _ = built
+    index = (out / "index.html").read_text()
+    assert "RuntimeError" in index and "boom in cell" in index and "raise RuntimeError" in index
+    assert "synthetic" in index and "toy &lt;data&gt; missing" in index
+    assert "did not hold" in index and "held" in index
+    assert "profile &lt;b&gt;reaches&lt;/b&gt;" in index  # notebook text is escaped
+    assert "<b>reaches</b>" not in index
+
+
+def test_pages_fetch_nothing_from_network(built):
+    _, out, _ = built
+    for page in out.glob("*.html"):
+        text = page.read_text()
+        assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', text), page.name
+        assert not re.search(r"@import\s+url\(\s*['\"]?https?:", text), page.name
+        assert "<script src=" not in text, page.name
+        assert not re.search(r"import\(\s*[\"']https?:", text), page.name
+    good = (out / "good.html").read_text()
+    assert "data:image/png;base64," in good  # figures are inline
+
+
+def test_cli_exit_code_nonzero_on_failure(built, tmp_path):
+    _, _, notebooks = built
+    code = cli.main(
+        [
+            "report",
+            "--profile",
+            "smoke",
+            "--notebooks",
+            str(notebooks),
+            "--only",
+            "bad",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ]
+    )
+    assert code == 1
+
+
+def test_unknown_profile_and_notebook(built, tmp_path):
+    _, _, notebooks = built
+    with pytest.raises(ReportError, match="unknown profile 'fast'.*smoke, quick, full"):
+        run_report("fast", notebooks_dir=notebooks, out=tmp_path / "r")
+    with pytest.raises(ReportError, match="unknown notebook.*nope.*Available: bad, good"):
+        run_report("smoke", only=["nope"], notebooks_dir=notebooks, out=tmp_path / "r")
+    assert cli.main(["report", "--profile", "fast", "--notebooks", str(notebooks)]) == 2
+
+
+def test_missing_parameters_cell_is_an_error_before_running(tmp_path):
+    write_notebook(tmp_path, "plain", ["x = 1"], parameters=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("previous")
+    with pytest.raises(ReportError, match="plain.ipynb has no cell tagged 'parameters'"):
+        run_report("smoke", notebooks_dir=tmp_path, out=out)
+    assert (out / "index.html").read_text() == "previous"
+
+
+def test_unwritable_output(tmp_path):
+    write_notebook(tmp_path, "nb", ["x = 1"])
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    with pytest.raises(ReportError, match="cannot create the report folder"):
+        run_report("smoke", notebooks_dir=tmp_path, out=blocker / "report")
+    with pytest.raises(ReportError, match="is a file, not a folder"):
+        run_report("smoke", notebooks_dir=tmp_path, out=blocker)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_claim_without_source_is_an_error():
+    with pytest.raises(ClaimError, match="no source"):
+        claim("c", "text", paper=1, ours=1, holds=True, rule="r", source="")
+    with pytest.raises(ClaimError, match="holds must be True or False"):
+        claim("c", "text", paper=1, ours=1, holds="yes", rule="r", source="s")
+
+
+def _fake_runner(fail_on: str | None):
+    """A stand-in for run_notebook that writes a page, and is interrupted on `fail_on`."""
+
+    def run(path, build_dir, **kwargs):
+        if path.stem == fail_on:
+            raise KeyboardInterrupt
+        (build_dir / f"{path.stem}.html").write_text(f"page of {path.stem}")
+        return NotebookResult(
+            path.stem, "ok", 0.1, kwargs["profile"], kwargs["seed"], html=f"{path.stem}.html"
+        )
+
+    return run
+
+
+def test_interrupted_run_keeps_previous_report(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        write_notebook(tmp_path, name, ["x = 1"])
+    out = tmp_path / "reports" / "smoke"
+    monkeypatch.setattr(report, "run_notebook", _fake_runner(None))
+    run_report("smoke", notebooks_dir=tmp_path, out=out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    monkeypatch.setattr(report, "run_notebook", _fake_runner("b"))
+    with pytest.raises(KeyboardInterrupt):
+        run_report("smoke", notebooks_dir=tmp_path, out=out, seed=3, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir()] == ["smoke"]  # no half-built folder left
+
+
+def test_only_carries_over_other_notebooks(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        write_notebook(tmp_path, name, ["x = 1"])
+    out = tmp_path / "r"
+    monkeypatch.setattr(report, "run_notebook", _fake_runner(None))
+    run_report("smoke", notebooks_dir=tmp_path, out=out, progress=False)
+    results = run_report("smoke", only=["a"], notebooks_dir=tmp_path, out=out, progress=False)
+    assert [(r.name, r.carried_over) for r in results] == [("a", False), ("b", True)]
+    assert (out / "b.html").read_text() == "page of b"
