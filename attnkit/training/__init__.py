@@ -1,0 +1,1 @@
+"""Internals of :mod:`attnkit.train` (the public entry point); see ``cache`` for the checkpoint cache."""
