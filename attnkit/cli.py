@@ -34,7 +34,7 @@ def _data(args: argparse.Namespace) -> int:
     from attnkit.data import fetch as data_fetch
     from attnkit.data import resolve_data_dir
 
-    data_dir = resolve_data_dir(args.data_dir)
+    data_dir = resolve_data_dir(args.data_dir_sub or args.data_dir)
     if args.data_command == "list":
         if data_dir is None:
             print("no data directory: pass --data-dir or set ATTNKIT_DATA_DIR", file=sys.stderr)
@@ -46,7 +46,7 @@ def _data(args: argparse.Namespace) -> int:
             "no data directory to fetch into: pass --data-dir DIR or set ATTNKIT_DATA_DIR."
         )
     for name in args.names:
-        paths = data_fetch.fetch(name, data_dir, force=args.force)
+        paths = data_fetch.fetch(name, data_dir, force=args.force, base_url=args.base_url)
         print(f"{name}: {len(paths)} file(s) in {data_dir}")
     return 0
 
@@ -82,12 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_report)
 
     data = commands.add_parser("data", help="list or fetch the real datasets")
-    data.add_argument("--data-dir", help="datasets folder (default: $ATTNKIT_DATA_DIR)")
+    data_dir_help = "datasets folder (default: $ATTNKIT_DATA_DIR)"
+    data.add_argument("--data-dir", help=data_dir_help)
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    data_commands.add_parser("list", help="what is present, and where it came from")
+    listing = data_commands.add_parser("list", help="what is present, and where it came from")
     fetch = data_commands.add_parser("fetch", help="download datasets and verify checksums")
     fetch.add_argument("names", nargs="+", metavar="NAME")
     fetch.add_argument("--force", action="store_true", help="download again even if present")
+    fetch.add_argument("--base-url", help="fetch from a mirror instead of the original hosts")
+    for sub in (listing, fetch):  # accept --data-dir after the subcommand too
+        sub.add_argument("--data-dir", dest="data_dir_sub", help=data_dir_help)
     data.set_defaults(func=_data)
 
     bench = commands.add_parser("bench", help="run benchmarks/bench_propagate.py")
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return args.func(args)
-    except (ReportError, ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:  # ReportError, data and download errors included
         print(f"attnkit: error: {error}", file=sys.stderr)
         return 2
 
