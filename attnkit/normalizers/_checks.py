@@ -1,0 +1,73 @@
+"""Input checks shared by every normaliser: scores, the boolean mask, and which keys are attendable."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from attnkit.attentions import AttentionInputError
+
+
+def attendable(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Tensor:
+    """Validate `scores` and `mask` and return the boolean "may attend" tensor shaped like `scores`.
+
+    A key is attendable when `mask` is True there (or no mask was given) and its score is not −inf:
+    a −inf score is how many models spell "masked", and treating it as masked keeps fully −inf
+    rows at zeros instead of NaN.
+
+    Raises:
+        AttentionInputError: scores not a floating tensor, no key axis, NaN or +inf scores, a mask
+            that is not boolean/integer, on another device, or not broadcastable to `scores`.
+    """
+    if not isinstance(scores, Tensor) or not scores.is_floating_point():
+        kind = scores.dtype if isinstance(scores, Tensor) else type(scores).__name__
+        raise AttentionInputError(
+            f"{who}: scores must be a floating-point torch.Tensor, got {kind}. "
+            "Compute them as q @ k.transpose(-2, -1) * d**-0.5."
+        )
+    if scores.dim() == 0:
+        raise AttentionInputError(f"{who}: scores must have a key dimension, got a 0-d tensor.")
+    if scores.shape[dim] == 0:
+        raise AttentionInputError(
+            f"{who}: scores have no keys along dim={dim} (shape {tuple(scores.shape)}); "
+            "every row needs at least one key position (mask it instead of dropping it)."
+        )
+    # One reduction (one device sync) for both kinds of bad value.
+    bad = torch.isnan(scores) | torch.isposinf(scores)
+    if bad.any():
+        first = bad.nonzero()[0].tolist()
+        raise AttentionInputError(
+            f"{who}: scores contain NaN or +inf (first at index {first} of shape "
+            f"{tuple(scores.shape)}). Check the model's forward pass; masked keys go in `mask` "
+            "(or as −inf scores), not as NaN."
+        )
+    finite_or_neg_inf = scores != float("-inf")
+    if mask is None:
+        return finite_or_neg_inf
+    if not isinstance(mask, Tensor):
+        raise AttentionInputError(
+            f"{who}: mask must be a boolean torch.Tensor (True = attend), got {type(mask).__name__}."
+        )
+    if mask.is_floating_point() or mask.is_complex():
+        raise AttentionInputError(
+            f"{who}: mask must be boolean (True = attend), got {mask.dtype}. A float mask is "
+            "ambiguous (0/1 keep-mask or additive 0/−inf?): pass `mask.bool()` for a keep-mask, "
+            "or add an additive mask to the scores yourself."
+        )
+    if mask.device != scores.device:
+        raise AttentionInputError(
+            f"{who}: mask is on {mask.device} but scores are on {scores.device}; "
+            "move the mask with `mask.to(scores.device)`."
+        )
+    try:
+        broadcast = torch.broadcast_shapes(mask.shape, scores.shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != scores.shape:
+        raise AttentionInputError(
+            f"{who}: mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+            f"{tuple(scores.shape)}. Give it size 1 (or the scores' size) in every dimension, "
+            "aligned from the right; e.g. a (batch, key) padding mask for (batch, heads, query, "
+            "key) scores is mask[:, None, None, :]."
+        )
+    return finite_or_neg_inf & mask.bool()
