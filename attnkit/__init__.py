@@ -19,6 +19,22 @@ _EXPORTS = {
     "claim": "attnkit.record",
     "used_data": "attnkit.record",
     "run_report": "attnkit.report",
+    "capture": "attnkit.capture",
+    "Seq2SeqAttentions": "attnkit.capture",
+    "spearman": "attnkit.metrics",
+    "kendall": "attnkit.metrics",
+    "mean_std": "attnkit.metrics",
+    "fraction_significant": "attnkit.metrics",
+    "jsd": "attnkit.metrics",
+    "tvd": "attnkit.metrics",
+    "entropy": "attnkit.metrics",
+    "sparsity": "attnkit.metrics",
+    "MetricInputError": "attnkit.metrics",
+    "blank_out": "attnkit.importance",
+    "input_gradient": "attnkit.importance",
+    "gradient_x_input": "attnkit.importance",
+    "integrated_gradients": "attnkit.importance",
+    "ImportanceInputError": "attnkit.importance",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,26 @@
 """Models: the shipped pretrained MiniLM loader and the papers' small reference models."""
 
+from attnkit.models.gpt2_encoder import GPT2Encoder, GPT2EncoderConfig, agreement_collate
 from attnkit.models.pretrained import load_minilm, sentence_embeddings
+from attnkit.models.vocab import (
+    CLS_ID,
+    PAD_ID,
+    UNK_ID,
+    ClassificationCollate,
+    Vocab,
+    labelled_examples,
+)
 
-__all__ = ["load_minilm", "sentence_embeddings"]
+__all__ = [
+    "CLS_ID",
+    "PAD_ID",
+    "UNK_ID",
+    "ClassificationCollate",
+    "GPT2Encoder",
+    "GPT2EncoderConfig",
+    "Vocab",
+    "agreement_collate",
+    "labelled_examples",
+    "load_minilm",
+    "sentence_embeddings",
+]

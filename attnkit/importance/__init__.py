@@ -1,0 +1,26 @@
+"""Post-hoc token importance: one `(B, T)` score per token, lined up with attention rows.
+
+| function | paper | what it measures |
+|---|---|---|
+| `blank_out` | Abnar & Zuidema 2020 | drop in the target's probability when a token becomes UNK |
+| `input_gradient` | Abnar & Zuidema 2020 | `|sum_d dy/de_{t,d}|` at the token embeddings |
+| `gradient_x_input` | Abnar & Zuidema 2020 (code) | `|sum_d dy/de_{t,d} * e_{t,d}|` |
+| `integrated_gradients` | Sundararajan et al. 2017 | path integral of gradients from a PAD/UNK baseline |
+
+Conventions (model, inputs, target, output) are in `attnkit.importance._common`.
+"""
+
+from attnkit.importance._common import DegenerateScoreWarning, ImportanceInputError
+from attnkit.importance.blank_out import blank_out
+from attnkit.importance.gradient import embedding_attribution, gradient_x_input, input_gradient
+from attnkit.importance.integrated_gradients import integrated_gradients
+
+__all__ = [
+    "DegenerateScoreWarning",
+    "ImportanceInputError",
+    "blank_out",
+    "embedding_attribution",
+    "gradient_x_input",
+    "input_gradient",
+    "integrated_gradients",
+]

@@ -1,0 +1,115 @@
+"""Integrated gradients (Sundararajan, Taly & Yan 2017) on the token embeddings, via captum.
+
+IG_{t,d} = (e_{t,d} - e'_{t,d}) * integral_0^1 dy/de_{t,d}(e' + a (e - e')) da,   score[b, t] = sum_d IG_{t,d}
+
+The baseline e' is the embedding of the same sequence with the scored tokens replaced by a
+baseline token, PAD by default (the model's pad id): in `GPT2Encoder` the PAD embedding is a
+fixed zero vector, so this is the classic all-zero baseline on the token embeddings, with
+position embeddings and the attention mask unchanged. Pass `baseline_id=unk_id` for an UNK
+baseline, which matches blank-out's replacement token. Tokens that are not scored (CLS at
+position 0 by default) stay as they are in the baseline and so get exactly 0.
+
+Completeness: sum_t score[b, t] = y(x_b) - y(x'_b) up to the integration error, which
+`return_convergence_delta=True` reports per example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from captum.attr import LayerIntegratedGradients
+from torch import Tensor, nn
+
+from attnkit.importance._common import (
+    ImportanceInputError,
+    Output,
+    Target,
+    check_finite,
+    check_ids_and_mask,
+    check_output,
+    check_positions,
+    embedding_of,
+    evaluation,
+    keyword_forward,
+    logits_of,
+    model_inputs,
+    resolve_target,
+)
+
+
+def _default_baseline_id(model: nn.Module) -> int:
+    """PAD id from the model's config (`pad_id` in attnkit models, `pad_token_id` in HF)."""
+    config = getattr(model, "config", None)
+    for name in ("pad_id", "pad_token_id"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    raise ImportanceInputError(
+        f"cannot find a PAD id on {type(model).__name__}.config; pass baseline_id= (the PAD or "
+        "UNK token id)."
+    )
+
+
+def integrated_gradients(
+    model: nn.Module,
+    inputs: Mapping[str, Any],
+    target: Target = None,
+    *,
+    embedding: nn.Module | None = None,
+    baseline_id: int | None = None,
+    positions: Tensor | None = None,
+    skip_first: bool = True,
+    n_steps: int = 50,
+    method: str = "gausslegendre",
+    internal_batch_size: int | None = None,
+    output: Output = "prob",
+    absolute: bool = False,
+    return_convergence_delta: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Integrated gradients per token, summed over embedding dimensions, `(B, T)`.
+
+    Args:
+        model, inputs, target, embedding, output: as in `attnkit.importance.input_gradient`.
+        baseline_id: token id whose embedding is the baseline; default the model's PAD id.
+        positions: `(B, T)` or `(T,)` bool, tokens replaced in the baseline (the scored ones).
+            Default: real tokens except position 0 when `skip_first` (the CLS read-out slot).
+        n_steps, method, internal_batch_size: captum's Riemann / Gauss-Legendre integration.
+        absolute: |score|; the default keeps the sign, which completeness needs.
+        return_convergence_delta: also return `(B,)` sum(score) - (y(x) - y(x')).
+
+    Returns:
+        `(B, T)` scores, 0 at padding and at unscored positions; with the delta, a pair.
+    """
+    check_output(output)
+    kwargs = model_inputs(inputs)
+    input_ids = kwargs.pop("input_ids")
+    mask = check_ids_and_mask(input_ids, kwargs.get("attention_mask"))  # (B, T) bool
+    if n_steps < 1:
+        raise ImportanceInputError(f"n_steps must be >= 1, got {n_steps}")
+    layer = embedding_of(model, embedding)
+    baseline_id = _default_baseline_id(model) if baseline_id is None else baseline_id
+    positions = check_positions(positions, mask, skip_first)  # (B, T) bool
+    baseline_ids = input_ids.masked_fill(positions, baseline_id)  # (B, T)
+    names = list(kwargs)
+    with evaluation(model), torch.enable_grad():
+        with torch.no_grad():
+            logits = logits_of(model(input_ids=input_ids, **kwargs))  # (B, C)
+        check_finite(logits, "the model's logits")
+        target = resolve_target(target, logits)  # (B,)
+        explainer = LayerIntegratedGradients(keyword_forward(model, names, output), layer)
+        result = explainer.attribute(
+            input_ids,
+            baselines=baseline_ids,
+            target=target,
+            additional_forward_args=tuple(kwargs[name] for name in names) or None,
+            n_steps=n_steps,
+            method=method,
+            internal_batch_size=internal_batch_size,
+            return_convergence_delta=return_convergence_delta,
+        )
+    attributions, delta = result if return_convergence_delta else (result, None)
+    scores = attributions.detach().sum(dim=-1) * mask  # (B, T)
+    scores = scores.abs() if absolute else scores
+    return (scores, delta.detach()) if return_convergence_delta else scores

@@ -1,0 +1,22 @@
+"""Static attention figures (matplotlib/seaborn), after Abnar & Zuidema (2020).
+
+Every function returns a `matplotlib.figure.Figure`, accepts `ax=` to draw into existing axes
+and `save=` to write a .png/.svg/.pdf. Figures are not registered with pyplot, so they work
+headless (Agg) and need no closing; `save_figure` writes a figure under a directory by name.
+
+Inputs: an `Attentions` plus `example`, or arrays/tensors with `tokens=` (and `mask=` to drop
+padding); only real tokens are plotted. See `attnkit.plots.inputs` for the accepted shapes.
+"""
+
+from attnkit.plots.figures import close_figure, save_figure
+from attnkit.plots.graph import flow_graph
+from attnkit.plots.heatmaps import attention_heatmaps, cls_across_layers, compare_maps
+
+__all__ = [
+    "attention_heatmaps",
+    "close_figure",
+    "cls_across_layers",
+    "compare_maps",
+    "flow_graph",
+    "save_figure",
+]
