@@ -35,6 +35,11 @@ _EXPORTS = {
     "gradient_x_input": "attnkit.importance",
     "integrated_gradients": "attnkit.importance",
     "ImportanceInputError": "attnkit.importance",
+    "AdditiveClassifier": "attnkit.models.additive",
+    "AdditiveConfig": "attnkit.models.additive",
+    "adversarial_attention": "attnkit.adversarial",
+    "permutation_scores": "attnkit.adversarial",
+    "train_consistent_adversary": "attnkit.adversarial",
 }
 
 __all__ = sorted(_EXPORTS)

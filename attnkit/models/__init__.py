@@ -1,5 +1,11 @@
 """Models: the shipped pretrained MiniLM loader and the papers' small reference models."""
 
+from attnkit.models.additive import (
+    AdditiveClassifier,
+    AdditiveCollate,
+    AdditiveConfig,
+    AdditiveOutput,
+)
 from attnkit.models.gpt2_encoder import GPT2Encoder, GPT2EncoderConfig, agreement_collate
 from attnkit.models.pretrained import load_minilm, sentence_embeddings
 from attnkit.models.vocab import (
@@ -12,6 +18,10 @@ from attnkit.models.vocab import (
 )
 
 __all__ = [
+    "AdditiveClassifier",
+    "AdditiveCollate",
+    "AdditiveConfig",
+    "AdditiveOutput",
     "CLS_ID",
     "PAD_ID",
     "UNK_ID",
