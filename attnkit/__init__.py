@@ -35,6 +35,8 @@ _EXPORTS = {
     "gradient_x_input": "attnkit.importance",
     "integrated_gradients": "attnkit.importance",
     "ImportanceInputError": "attnkit.importance",
+    "lime_text": "attnkit.importance",
+    "lopardo_gradient": "attnkit.importance",
     "AdditiveClassifier": "attnkit.models.additive",
     "AdditiveConfig": "attnkit.models.additive",
     "adversarial_attention": "attnkit.adversarial",

@@ -106,9 +106,9 @@ def sample_presence(n_features: int, n_samples: int, generator: torch.Generator)
             f"n_samples must be >= 2 (LIME's default is 5000), got {n_samples}"
         )
     n_removed = torch.randint(1, n_features + 1, (n_samples - 1, 1), generator=generator)
-    # A uniformly random ranking of the features per sample; the s lowest-ranked are removed,
-    # which is a uniform s-subset -- vectorised `random_state.choice(D, s, replace=False)`.
-    ranks = torch.rand(n_samples - 1, n_features, generator=generator).argsort(dim=1).argsort(dim=1)
+    # A uniformly random rank per feature and sample; the s lowest-ranked are removed, a
+    # uniform s-subset -- LIME's `random_state.choice(D, s, replace=False)`, vectorised.
+    ranks = torch.rand(n_samples - 1, n_features, generator=generator).argsort(dim=1)
     presence = torch.ones(n_samples, n_features, dtype=torch.float64)
     presence[1:] = (ranks >= n_removed).double()
     return presence
@@ -132,6 +132,7 @@ def perturbed_ids(
     """The documents `(n, T)` of samples z `(n, D)`: removed features become `replacement_id`
     in place; CLS and padding are left alone."""
     ids = input_ids.reshape(-1)  # (T,)
+    feature_of_position = feature_of_position.to(presence.device)
     is_feature = feature_of_position >= 0  # (T,)
     kept = presence[:, feature_of_position.clamp(min=0)].bool() | ~is_feature  # (n, T)
     return torch.where(kept.to(ids.device), ids, torch.full_like(ids, replacement_id))
@@ -157,7 +158,9 @@ def weighted_ridge(
     z_mean, y_mean = pi_share @ Z, pi_share @ y  # (D,), (K,): weighted means
     Zc, yc = Z - z_mean, y - y_mean  # centring absorbs the intercept
     gram = Zc.T @ (pi[:, None] * Zc) + alpha * torch.eye(Z.size(1), dtype=Z.dtype)  # (D, D)
-    beta = torch.linalg.lstsq(gram, Zc.T @ (pi[:, None] * yc)).solution  # (D, K)
+    # SVD-based driver: the default (gelsy) is not run-to-run deterministic on CPU, and a
+    # feature that no sample removed makes the alpha = 0 system singular (min-norm solution).
+    beta = torch.linalg.lstsq(gram, Zc.T @ (pi[:, None] * yc), driver="gelsd").solution  # (D, K)
     intercept = y_mean - z_mean @ beta  # (K,)
     return (beta[:, 0], intercept[0]) if single else (beta.T, intercept)
 
@@ -321,9 +324,10 @@ def lime_head_additivity(
         result = model(ids, mask)
         return torch.cat([result.logits[:, c : c + 1], result.head_logits[:, :, c]], dim=1)
 
-    explanation = lime_text(
-        model_and_heads, ids, mask, seeds=seed, n_samples=n_samples, **lime_options
-    )
+    with evaluation(model):
+        explanation = lime_text(
+            model_and_heads, ids, mask, seeds=seed, n_samples=n_samples, **lime_options
+        )
     coefficients = explanation.coefficients[0]  # (1 + H, D)
     mean_of_heads = coefficients[1:].mean(dim=0)  # (D,)
     return HeadAdditivity(
@@ -344,13 +348,17 @@ def lime_approximation_terms(
     target: Target = None,
     *,
     replacement_id: int = UNK_ID,
+    factor: float = APPROXIMATION_FACTOR,
 ) -> Tensor:
     """Per-position terms of β̂ (Eq. (19)), `(B, T)`, 0 at CLS and padding:
 
-        3/2 · (1/H) Σ_h [ α_t^h v_t^h - α̃_t^h ṽ_t^h ] · W_ℓ^h[:, c]
+        factor · (1/H) Σ_h [ α_t^h v_t^h - α̃_t^h ṽ_t^h ] · W_ℓ^h[:, c]
 
     with α̃, ṽ from the document whose every word is `replacement_id` (α̃_t = g̃_t / Σ_s g̃_s).
-    β̂_j of a word is the sum of its positions' terms (`lime_approximation`).
+    `factor` is the paper's 3/2. (When attention barely moves as words are removed -- e.g. a
+    freshly initialised model -- the model is linear in z and LIME recovers the bracket with
+    factor 1; pass `factor=1.0` to compare.) β̂_j of a word is the sum of its positions' terms
+    (`lime_approximation`).
     """
     _check_lopardo(model, "lime_approximation_terms")
     mask = check_ids_and_mask(input_ids, attention_mask)  # (B, T)
@@ -368,7 +376,7 @@ def lime_approximation_terms(
         v_unk = torch.einsum("btd,hdo->bhto", model.embed(all_unk), heads.W_v)  # ṽ_t
         contribution = alpha[..., None] * v - alpha_unk[..., None] * v_unk  # (B, H, T, d_out)
         terms = torch.einsum("bhto,bho->bt", contribution, w) / heads.W_l.size(0)  # mean_h
-    return APPROXIMATION_FACTOR * terms * is_word.to(terms.dtype)
+    return factor * terms * is_word.to(terms.dtype)
 
 
 def lime_approximation(
@@ -379,13 +387,14 @@ def lime_approximation(
     *,
     features: Features = "word",
     replacement_id: int = UNK_ID,
+    factor: float = APPROXIMATION_FACTOR,
 ) -> Tensor:
     """β̂ per interpretable feature `(D,)` of one document (Eq. (19)), in the feature order of
     `lime_text` for the same document, so `lime_text(...).coefficients.mean(0)` compares
-    entry by entry. `target`: int, or None for the predicted class."""
+    entry by entry. `target`: int, or None for the predicted class; `factor`: the paper's 3/2."""
     ids, mask = _one_document(input_ids, attention_mask)
     terms = lime_approximation_terms(
-        model, ids[None], mask[None], target, replacement_id=replacement_id
+        model, ids[None], mask[None], target, replacement_id=replacement_id, factor=factor
     )[0]  # (T,)
     feature_of_position = interpretable_features(ids, mask, features=features)  # (T,)
     n_features = int(feature_of_position.max()) + 1
@@ -404,10 +413,11 @@ def _one_document(input_ids: Tensor, attention_mask: Tensor | None) -> tuple[Ten
             f"input_ids must be a tensor of token ids, got {type(input_ids).__name__}"
         )
     if input_ids.dim() == 1:
-        input_ids = input_ids[None]
-        attention_mask = None if attention_mask is None else torch.as_tensor(attention_mask)[None]
-    elif attention_mask is not None and torch.as_tensor(attention_mask).dim() == 1:
-        attention_mask = torch.as_tensor(attention_mask)[None]
+        input_ids = input_ids[None]  # (1, T)
+    if attention_mask is not None:
+        attention_mask = torch.as_tensor(attention_mask)
+        if attention_mask.dim() == 1:
+            attention_mask = attention_mask[None]  # (1, T)
     if input_ids.dim() == 2 and input_ids.size(0) != 1:
         raise ImportanceInputError(
             f"LIME explains one document at a time, got a batch of {input_ids.size(0)}; loop "

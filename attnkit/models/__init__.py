@@ -7,6 +7,7 @@ from attnkit.models.additive import (
     AdditiveOutput,
 )
 from attnkit.models.gpt2_encoder import GPT2Encoder, GPT2EncoderConfig, agreement_collate
+from attnkit.models.lopardo import LopardoClassifier, LopardoConfig, LopardoOutput, lopardo_collate
 from attnkit.models.pretrained import load_minilm, sentence_embeddings
 from attnkit.models.vocab import (
     CLS_ID,
@@ -28,6 +29,10 @@ __all__ = [
     "ClassificationCollate",
     "GPT2Encoder",
     "GPT2EncoderConfig",
+    "LopardoClassifier",
+    "LopardoConfig",
+    "LopardoOutput",
+    "lopardo_collate",
     "Vocab",
     "agreement_collate",
     "labelled_examples",
