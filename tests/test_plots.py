@@ -75,7 +75,7 @@ def test_attention_heatmaps_png_and_padding(attn, tmp_path):
 def test_attention_heatmaps_selection_mean_and_svg(attn, tmp_path):
     figure = attention_heatmaps(attn, example=1, layers=[0, -1], heads=[2])
     panels = [ax for ax in figure.axes if ax.images]
-    assert [ax.get_title() for ax in panels] == ["layer 0 · head 2", "layer 2 · head 2"]
+    assert [ax.get_title() for ax in panels] == ["layer 1 · head 2", "layer 3 · head 2"]  # 1-based labels
     assert panels[0].images[0].get_array().shape == (7, 7)  # example 1 has no padding
 
     attention_heatmaps(attn, heads="mean", save=tmp_path / "mean.svg")
@@ -115,7 +115,7 @@ def test_cls_across_layers(attn, tmp_path):
     panel = figure.axes[0]
     assert panel.images[0].get_array().shape == (3, 5)  # layers x real tokens
     assert labels(panel.get_xticklabels()) == REAL
-    assert labels(panel.get_yticklabels()) == ["layer 0", "layer 1", "layer 2"]
+    assert labels(panel.get_yticklabels()) == ["layer 1", "layer 2", "layer 3"]
     assert "[CLS]" in panel.get_title()
     expected = attn.weights[:, 0, :, 0, :5].mean(1).numpy()  # (L, T) CLS row, heads averaged
     np.testing.assert_allclose(panel.images[0].get_array(), expected, rtol=1e-6)

@@ -114,14 +114,14 @@ def attention_heatmaps(
                 selected.query_labels if col == 0 else None,
                 vmax,
             )
-            panel.set_title(f"layer {layer} · {head_name}", fontsize=8)
+            panel.set_title(f"layer {layer + 1} · {head_name}", fontsize=8)
     figure.colorbar(image, ax=list(axes.flat), shrink=0.6, label="weight")
     return finish(figure, save)
 
 
 def _layer_heatmap(panel: Axes, rows: np.ndarray, labels: list[str]) -> None:
-    """Draw `(L, T)` rows with layer 0 at the bottom, tokens along x."""
-    names = [f"layer {layer}" for layer in range(rows.shape[0])]
+    """Draw `(L, T)` rows with the first layer (labelled 1) at the bottom, tokens along x."""
+    names = [f"layer {layer + 1}" for layer in range(rows.shape[0])]  # 1-based, as the paper
     image = _draw_map(panel, rows, labels, names)
     panel.set_aspect("auto")
     panel.invert_yaxis()  # deeper layers on top, as in Abnar & Zuidema (2020)
