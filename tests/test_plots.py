@@ -75,7 +75,10 @@ def test_attention_heatmaps_png_and_padding(attn, tmp_path):
 def test_attention_heatmaps_selection_mean_and_svg(attn, tmp_path):
     figure = attention_heatmaps(attn, example=1, layers=[0, -1], heads=[2])
     panels = [ax for ax in figure.axes if ax.images]
-    assert [ax.get_title() for ax in panels] == ["layer 1 · head 2", "layer 3 · head 2"]  # 1-based labels
+    assert [ax.get_title() for ax in panels] == [
+        "layer 1 · head 2",
+        "layer 3 · head 2",
+    ]  # 1-based labels
     assert panels[0].images[0].get_array().shape == (7, 7)  # example 1 has no padding
 
     attention_heatmaps(attn, heads="mean", save=tmp_path / "mean.svg")
