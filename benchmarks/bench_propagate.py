@@ -12,7 +12,7 @@ Flow references, each a Python loop over (source, sink) pairs on the same graph 
                capacities, so they are scaled by 1e9 and rounded (values within ~1e-8 of float64)
 A loop stops after --budget seconds; its time is then extrapolated from the pairs it finished (in a
 random order) and labelled "est.". Graph construction is not timed for the references; attnkit's
-time is the whole call from the (L, B, H, T, T) attention tensor, best of up to 3 runs (warm numba
+time is the whole call from the (L, B, H, T, T) attention tensor, best of up to 5 runs within 2 s (warm numba
 cache; the cold compile time is printed first). attnkit uses --threads threads, the references one.
 
 Columns: "attnkit s" is attnkit.flow (bounds, then push-relabel for unsettled pairs); "no-bounds s"
@@ -182,7 +182,7 @@ def timed_loop(
 
 
 def best_of(
-    run: Callable[[], object], repeats: int = 3, budget: float = 2.0
+    run: Callable[[], object], repeats: int = 5, budget: float = 2.0
 ) -> tuple[float, object]:
     """Fastest of up to `repeats` runs (fewer once `budget` seconds are spent) and its result."""
     times, spent = [], 0.0
