@@ -50,7 +50,10 @@ def check_weights(weights: Tensor, *, square: bool = True, name: str = "attentio
             "Rollout and flow chain self-attention layers; pass encoder or decoder self-attention, "
             "not cross-attention."
         )
-    if not torch.isfinite(weights).all():
+    # One reduction first: a NaN or inf anywhere makes the sum non-finite, and summing is far
+    # cheaper than an elementwise isfinite mask on a large attention tensor. Only then look
+    # element by element (which also rules out a sum that merely overflowed).
+    if not torch.isfinite(weights.sum()) and not torch.isfinite(weights).all():
         bad = (~torch.isfinite(weights)).nonzero()[0].tolist()
         raise AttentionInputError(
             f"{name} contains NaN or inf (first at index {bad} of (layer, batch, head, query, key)). "
