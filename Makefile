@@ -6,6 +6,11 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PROFILE ?= quick
 STAMP   = $(VENV)/.attnkit-installed
+# Real datasets: $ATTNKIT_DATA_DIR when set, else ../shared/data when this checkout has it;
+# without either, the notebooks fall back to synthetic data and say so.
+ATTNKIT_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+export ATTNKIT_DATA_DIR
+export HF_HUB_OFFLINE = 1
 
 .PHONY: setup report test lint smoke bench clean
 
