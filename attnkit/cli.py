@@ -94,14 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-dir", dest="data_dir_sub", help=data_dir_help)
     data.set_defaults(func=_data)
 
-    bench = commands.add_parser("bench", help="run benchmarks/bench_propagate.py")
-    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
+    bench = commands.add_parser(
+        "bench", help="run benchmarks/bench_propagate.py (its options follow, see --help there)"
+    )
     bench.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `attnkit bench` hands every option after it to the benchmark script.
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return args.func(args)
