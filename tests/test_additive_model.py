@@ -106,7 +106,8 @@ def test_imposed_attention_is_used_verbatim(encoder):
     model = tiny_model(encoder)
     ids, mask = padded_batch()
     generator = torch.Generator().manual_seed(1)
-    imposed = torch.rand(3, 6, generator=generator, dtype=torch.float64) * mask  # not normalised
+    imposed = torch.rand(3, 6, generator=generator, dtype=torch.float64) * mask
+    imposed = imposed / imposed.sum(-1, keepdim=True)  # a distribution over the real tokens
     out = model(ids, mask, attention=imposed)
     assert torch.equal(out.attention, imposed)
     context = (imposed[..., None] * out.hidden).sum(1)  # (B, H)

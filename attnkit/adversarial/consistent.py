@@ -166,6 +166,13 @@ def train_consistent_adversary(
     grid = [float(lam)] if isinstance(lam, int | float) else [float(value) for value in lam]
     if not grid:
         raise ValueError("lam must be a number or a non-empty sequence of numbers")
+    negative = [value for value in grid if not value >= 0]  # NaN fails too
+    if negative:
+        raise ValueError(
+            f"lam must be >= 0 (λ weighs the attention divergence the adversary maximises; "
+            f"λ < 0 would pull its attention towards the base's), got {negative}"
+        )
+    _check_several_classes(data)
     base_state = weights_fingerprint(base_model.state_dict())
     was_training = base_model.training
     base_model.eval()
@@ -207,3 +214,30 @@ def train_consistent_adversary(
     finally:
         base_model.train(was_training)
     return results
+
+
+def _check_several_classes(data: Sequence[Any]) -> None:
+    """Raise if every example of `data` carries a label and all labels are the same.
+
+    The loss does not read labels, but W&P train the adversary on the base model's training
+    set; one class only means the data were filtered or built wrongly, and the adversary would
+    only learn to imitate a constant prediction. Examples without a readable label (not a
+    `(tokens, label, ...)` sequence or a mapping with "label") skip the check.
+    """
+    labels = set()
+    for example in data:
+        if isinstance(example, Mapping) and "label" in example:
+            label = example["label"]
+        elif isinstance(example, tuple | list) and len(example) >= 2:
+            label = example[1]
+        else:
+            return
+        labels.add(label.item() if isinstance(label, Tensor) else label)
+        if len(labels) > 1:
+            return
+    if len(labels) == 1:
+        raise ValueError(
+            f"train_consistent_adversary got a dataset with a single class ({labels.pop()!r}) "
+            "in all its examples; the adversary must imitate the base model on data with "
+            "several classes (pass its training set)."
+        )

@@ -20,7 +20,8 @@ model is both the paper's and a standard `(B, C)`-logits classifier (`attnkit.tr
 
 Attention can also be
 * frozen to uniform over the real tokens (`attention="uniform"`): Wiegreffe & Pinter §3.1;
-* imposed from outside per call, `forward(ids, mask, attention=weights (B, T))`, used verbatim:
+* imposed from outside per call, `forward(ids, mask, attention=weights (B, T))`, used verbatim
+  (each row a distribution over the real tokens):
   their §3.3 diagnostic, J&W's permutations and adversaries (`attnkit.adversarial`).
 
 Gradient methods: `get_input_embeddings()` is the embedding module and `inputs_embeds=` replaces
@@ -290,7 +291,7 @@ class AdditiveClassifier(nn.Module):
 
 
 def check_imposed_attention(attention: Tensor, mask: Tensor) -> None:
-    """Raise unless `attention` is a finite `(B, T)` tensor with no weight on padding."""
+    """Raise unless `attention` is a finite `(B, T)` distribution with no weight on padding."""
     if not isinstance(attention, Tensor) or tuple(attention.shape) != tuple(mask.shape):
         shape = tuple(attention.shape) if isinstance(attention, Tensor) else type(attention)
         raise AttentionInputError(
@@ -303,6 +304,16 @@ def check_imposed_attention(attention: Tensor, mask: Tensor) -> None:
         raise AttentionInputError(
             "imposed attention puts weight on padding positions; zero it there (padding hidden "
             "states are 0, so that weight would silently vanish)."
+        )
+    # The diagnostic (Wiegreffe & Pinter §3.3) imposes distributions over the real tokens; a
+    # row with another total rescales the context vector and changes the prediction silently.
+    sums = attention.sum(dim=-1)  # (B,)
+    off = (sums - 1).abs() > 1e-4
+    if off.any():
+        row = int(off.nonzero()[0])
+        raise AttentionInputError(
+            f"imposed attention must sum to 1 over each example's tokens; example {row} sums to "
+            f"{float(sums[row]):.4f}. Normalise it first, e.g. weights / weights.sum(-1, keepdim=True)."
         )
 
 
