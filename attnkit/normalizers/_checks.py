@@ -32,9 +32,14 @@ def attendable(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Te
             f"{who}: scores have no keys along dim={dim} (shape {tuple(scores.shape)}); "
             "every row needs at least one key position (mask it instead of dropping it)."
         )
-    # One reduction (one device sync) for both kinds of bad value.
-    bad = torch.isnan(scores) | torch.isposinf(scores)
-    if bad.any():
+    # One reduction first: any NaN or +inf makes the sum NaN or +inf (−inf alone gives −inf,
+    # which is allowed), and a sum is much cheaper than two elementwise masks. Only a suspicious
+    # sum (which may also be a finite overflow) pays for the exact scan.
+    total = scores.sum()
+    bad = None
+    if torch.isnan(total) or torch.isposinf(total):
+        bad = torch.isnan(scores) | torch.isposinf(scores)
+    if bad is not None and bad.any():
         first = bad.nonzero()[0].tolist()
         raise AttentionInputError(
             f"{who}: scores contain NaN or +inf (first at index {first} of shape "

@@ -89,10 +89,9 @@ def topk(
         keep_count = torch.minimum(keep_count, num_keys)
     # The selection is piecewise constant in the scores: no gradient flows through the threshold.
     ranked = scores.detach().masked_fill(~attend, float("-inf"))
-    if div is None:
-        ranked = ranked.topk(min(k, scores.shape[dim]), dim).values  # sorted, largest first
-    else:
-        ranked = ranked.sort(dim, descending=True).values
+    # Only the largest k of any row is needed, so a partial top-k beats a full sort.
+    largest_k = min(k, scores.shape[dim]) if div is None else max(int(keep_count.max()), 1)
+    ranked = ranked.topk(largest_k, dim).values  # sorted, largest first
     # A row with no attendable key reads index 0 (−inf); `attend` is all False there anyway.
     threshold = ranked.gather(dim, (keep_count - 1).clamp(min=0))  # t, (..., 1, ...)
     keep = attend & (scores >= threshold)  # ≥: ties at t are kept
