@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train_signal_classifier
 
 from attnkit.attentions import AttentionInputError
 from attnkit.data import make_signal_task
@@ -22,18 +23,13 @@ from attnkit.models.additive import (
 )
 from attnkit.models.vocab import Vocab, labelled_examples
 from attnkit.normalizers import NORMALIZERS
-from attnkit.train import TrainConfig, accuracy, cross_entropy_loss, evaluate, fit, set_seed
+from attnkit.train import accuracy, cross_entropy_loss, evaluate
 
 ENCODERS = ["lstm", "average"]
 ROW_STOCHASTIC = ["softmax", "sparsemax", "entmax15", "topk"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_model(encoder: str = "lstm", seed: int = 0, **overrides) -> AdditiveClassifier:
@@ -223,23 +219,8 @@ def test_collate_without_cls_and_with_imposed_attention():
 
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_learns_signal_task_above_chance(encoder):
-    train = make_signal_task(300, seed=0, length=(5, 12))
+    model, _, collate = train_signal_classifier(epochs=4, encoder=encoder)
     test = make_signal_task(100, seed=1, length=(5, 12))
-    vocab = Vocab.build(train.texts)
-    collate = AdditiveCollate(vocab)
-    set_seed(0)
-    model = AdditiveClassifier(
-        AdditiveConfig(len(vocab), embed_dim=16, hidden_size=16, encoder=encoder)
-    )
-    fit(
-        model,
-        labelled_examples(train),
-        loss_fn=cross_entropy_loss,
-        config=TrainConfig(epochs=4, lr=1e-2),
-        collate=collate,
-        cache=False,
-        progress=False,
-    )
     _, test_accuracy = evaluate(
         model,
         labelled_examples(test),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import train_signal_classifier
 from torch import nn
 
 from attnkit import metrics
@@ -23,41 +24,21 @@ from attnkit.adversarial import (
 )
 from attnkit.adversarial._common import soft_jsd, soft_tvd
 from attnkit.data import make_signal_task
-from attnkit.models.additive import AdditiveClassifier, AdditiveCollate, AdditiveConfig
-from attnkit.models.vocab import Vocab, labelled_examples
-from attnkit.train import TrainConfig, cross_entropy_loss, fit, set_seed
+from attnkit.models.vocab import labelled_examples
+from attnkit.train import TrainConfig
 
 SMOKE = AdversaryConfig(steps=60)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
 def task():
     """A BiLSTM + additive attention model trained briefly on the synthetic signal task."""
-    train = make_signal_task(300, seed=0, length=(5, 12))
+    model, train, collate = train_signal_classifier(epochs=5)
     test = make_signal_task(60, seed=1, length=(5, 12))
-    vocab = Vocab.build(train.texts)
-    collate = AdditiveCollate(vocab)
-    set_seed(0)
-    config = AdditiveConfig(len(vocab), embed_dim=16, hidden_size=16)
-    model = AdditiveClassifier(config)
-    fit(
-        model,
-        labelled_examples(train),
-        loss_fn=cross_entropy_loss,
-        config=TrainConfig(epochs=5, lr=1e-2),
-        collate=collate,
-        cache=False,
-        progress=False,
-    )
-    return model.eval(), labelled_examples(train), labelled_examples(test), collate
+    return model, train, labelled_examples(test), collate
 
 
 def _distributions(*shape: int, seed: int) -> torch.Tensor:

@@ -11,41 +11,22 @@ import statistics
 
 import pytest
 import torch
+from conftest import train_signal_classifier
 
 from attnkit.adversarial import permutation_scores, permutation_scores_over, random_permutations
 from attnkit.data import make_signal_task
-from attnkit.models.additive import AdditiveClassifier, AdditiveCollate, AdditiveConfig
-from attnkit.models.vocab import Vocab, labelled_examples
-from attnkit.train import TrainConfig, cross_entropy_loss, fit, set_seed
+from attnkit.models.additive import AdditiveClassifier, AdditiveConfig
+from attnkit.models.vocab import labelled_examples
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
 def task():
     """A BiLSTM + additive attention model trained briefly on the synthetic signal task."""
-    train = make_signal_task(300, seed=0, length=(5, 12))
+    model, _, collate = train_signal_classifier(epochs=4)
     test = make_signal_task(20, seed=1, length=(3, 12))
-    vocab = Vocab.build(train.texts)
-    collate = AdditiveCollate(vocab)
-    set_seed(0)
-    model = AdditiveClassifier(AdditiveConfig(len(vocab), embed_dim=16, hidden_size=16))
-    fit(
-        model,
-        labelled_examples(train),
-        loss_fn=cross_entropy_loss,
-        config=TrainConfig(epochs=4, lr=1e-2),
-        collate=collate,
-        cache=False,
-        progress=False,
-    )
-    return model.eval(), labelled_examples(test), collate
+    return model, labelled_examples(test), collate
 
 
 def ragged_mask() -> torch.Tensor:
