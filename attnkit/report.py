@@ -191,6 +191,7 @@ def run_notebook(
             str(executed),
             parameters=parameters,
             kernel_name="python3",
+            language="python",  # notebooks whose metadata lacks a language still run
             progress_bar=progress,
             cwd=str(path.parent),
         )

@@ -2,13 +2,14 @@
 
 Every function returns a `matplotlib.figure.Figure`, accepts `ax=` to draw into existing axes
 and `save=` to write a .png/.svg/.pdf. Figures are not registered with pyplot, so they work
-headless (Agg) and need no closing; `save_figure` writes a figure under a directory by name.
+headless (Agg) and need no closing; `save_figure` writes a figure under a directory by name, and
+`show_figure` also shows it in a notebook with a caption the report prints beneath it.
 
 Inputs: an `Attentions` plus `example`, or arrays/tensors with `tokens=` (and `mask=` to drop
 padding); only real tokens are plotted. See `attnkit.plots.inputs` for the accepted shapes.
 """
 
-from attnkit.plots.figures import close_figure, save_figure
+from attnkit.plots.figures import close_figure, save_figure, show_figure
 from attnkit.plots.graph import flow_graph
 from attnkit.plots.heatmaps import attention_heatmaps, cls_across_layers, compare_maps
 
@@ -19,4 +20,5 @@ __all__ = [
     "compare_maps",
     "flow_graph",
     "save_figure",
+    "show_figure",
 ]

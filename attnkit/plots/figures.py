@@ -87,3 +87,42 @@ def save_figure(
     if close:
         close_figure(figure)
     return paths
+
+
+CAPTION_KEY = "attnkit"  # output metadata key the report's page template reads captions from
+
+
+def show_figure(
+    figure: Figure,
+    directory: str | Path,
+    name: str,
+    caption: str,
+    *,
+    formats: Sequence[str] = ("png",),
+    dpi: int = 150,
+) -> list[Path]:
+    """Save `figure` under `directory` by `name`, show it inline with `caption`, and close it.
+
+    In a notebook the figure is displayed as a PNG whose output metadata carries the caption;
+    the report renders it as a numbered `<figure>` with a `<figcaption>`. Outside IPython the
+    figure is only saved. Returns the written paths.
+    """
+    if not str(caption).strip():
+        raise ValueError(f"figure {name!r} needs a caption: say in a sentence what it shows.")
+    paths = save_figure(figure, directory, name, formats, dpi=dpi, close=False)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # not in a notebook: saving is all there is to do
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        import io
+
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        display(
+            Image(data=buffer.getvalue(), format="png"),
+            metadata={CAPTION_KEY: {"caption": str(caption), "name": name}},
+        )
+    close_figure(figure)
+    return paths
