@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+KINDS = ("self", "decoder_self", "cross")  # Attentions.kind
+
 
 class AttentionInputError(ValueError):
     """Attention weights or a mask that a method cannot work with; the message says how to fix it."""
@@ -37,6 +39,11 @@ def check_weights(weights: Tensor, *, square: bool = True, name: str = "attentio
             f"{name} must have 5 dimensions (layers, batch, heads, query, key), got shape "
             f"{tuple(weights.shape)}. A single layer (batch, heads, T, T) needs .unsqueeze(0); "
             "a bertviz tuple needs Attentions.from_bertviz(...)."
+        )
+    if not weights.is_floating_point():
+        raise AttentionInputError(
+            f"{name} must hold floating-point probabilities, got dtype {weights.dtype}; "
+            "convert hard (0/1) maps with .float() and normalise their rows."
         )
     layers, batch, heads, queries, keys = weights.shape
     if min(layers, batch, heads) == 0 or queries == 0 or keys == 0:
@@ -124,6 +131,10 @@ class Attentions:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise AttentionInputError(
+                f"unknown attention kind {self.kind!r}; use one of {', '.join(map(repr, KINDS))}."
+            )
         check_weights(self.weights, square=self.kind != "cross")
         _, batch, _, queries, keys = self.weights.shape
         self.mask = check_mask(self.mask, batch, queries).to(self.weights.device)
@@ -131,7 +142,8 @@ class Attentions:
             self.key_mask = check_mask(self.key_mask, batch, keys).to(self.weights.device)
         if self.tokens is not None and len(self.tokens) != batch:
             raise AttentionInputError(
-                f"tokens has {len(self.tokens)} examples but the weights have batch size {batch}."
+                f"tokens has {len(self.tokens)} examples but the weights have batch size {batch}; "
+                "pass one token list per example (padding included), or tokens=None."
             )
 
     @property

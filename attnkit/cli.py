@@ -1,4 +1,4 @@
-"""The `attnkit` command: `report`, `data`, `bench`."""
+"""The `attnkit` command: `report`, `data`, `assignment`, `bench`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import os
 import runpy
 import sys
+import tempfile
 from pathlib import Path
 
 from attnkit.report import PROFILES, ReportError, run_report
@@ -51,6 +52,33 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assignment(args: argparse.Namespace) -> int:
+    from attnkit import assignment
+
+    if args.assignment_command == "make":
+        path = assignment.make_student_copy(args.notebook, args.out, force=args.force)
+        print(f"wrote the student copy {path}")
+        return 0
+    out = args.out if args.out is not None else tempfile.mkdtemp(prefix="attnkit-check-")
+    what = "exercises of " if args.exercises_only else ""
+    print(f"running the {what}{args.notebook} (profile {args.profile}) ...", file=sys.stderr)
+    results = assignment.check_notebook(
+        args.notebook,
+        profile=args.profile,
+        data_dir=args.data_dir,
+        timeout=args.timeout,
+        out=out,
+        exercises_only=args.exercises_only,
+    )
+    for result in results:
+        line = f"{'PASS' if result.passed else 'FAIL'}  {result.name} (cell {result.cell})"
+        print(line if result.passed else f"{line}: {result.error}")
+    passed = sum(result.passed for result in results)
+    executed = Path(out) / Path(args.notebook).name
+    print(f"{passed} of {len(results)} checks passed; executed copy: {executed}")
+    return 0 if passed == len(results) else 1
+
+
 def _bench(args: argparse.Namespace) -> int:
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_propagate.py"
     if not script.is_file():
@@ -93,6 +121,36 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (listing, fetch):  # accept --data-dir after the subcommand too
         sub.add_argument("--data-dir", dest="data_dir_sub", help=data_dir_help)
     data.set_defaults(func=_data)
+
+    assignment = commands.add_parser(
+        "assignment", help="classroom assignments: make a student copy, check a student's answers"
+    )
+    assignment_commands = assignment.add_subparsers(dest="assignment_command", required=True)
+    make = assignment_commands.add_parser(
+        "make", help="write a student copy: solutions replaced by stubs, outputs cleared"
+    )
+    make.add_argument("notebook", help="the teacher's notebook (.ipynb)")
+    make.add_argument("--out", required=True, metavar="DIR", help="folder for the student copy")
+    make.add_argument("--force", action="store_true", help="overwrite an existing student copy")
+    check = assignment_commands.add_parser(
+        "check", help="run a notebook, errors allowed, and report each cell tagged 'check'"
+    )
+    check.add_argument("notebook", help="the (student's) notebook; it is not modified")
+    check.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)}")
+    check.add_argument("--data-dir", help="datasets folder (default: $ATTNKIT_DATA_DIR)")
+    check.add_argument(
+        "--timeout", type=int, default=600, help="seconds per cell before it is interrupted"
+    )
+    check.add_argument(
+        "--out", metavar="DIR", help="folder for the executed copy (default: a temporary folder)"
+    )
+    check.add_argument(
+        "--exercises-only",
+        action="store_true",
+        help="run only the parameters cell and the exercise section (from the first cell "
+        "tagged exercise-setup, solution or check)",
+    )
+    assignment.set_defaults(func=_assignment)
 
     bench = commands.add_parser(
         "bench", help="run benchmarks/bench_propagate.py (its options follow, see --help there)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from numbers import Integral
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -83,7 +84,8 @@ def _paired_scores(a: Any, b: Any, mask: Any) -> tuple[Tensor, Tensor, Tensor, b
     mask = torch.as_tensor(mask, device=a.device)
     if mask.shape != a.shape:
         raise MetricInputError(
-            f"mask must have the scores' shape {tuple(a.shape)}, got {tuple(mask.shape)}."
+            f"mask must have the scores' shape {tuple(a.shape)}, got {tuple(mask.shape)}; pass "
+            "the (batch, tokens) real-token mask of these scores (e.g. the attention_mask)."
         )
     mask = mask.bool()
     for name, values in (("a", a), ("b", b)):
@@ -291,10 +293,17 @@ def _distributions(
 ) -> tuple[Tensor, Tensor | None]:
     """float64 distributions along `dim` with masked entries zeroed, checked (or normalised)."""
     tensors = [_as_float64(p, "p")] + ([] if q is None else [_as_float64(q, "q")])
+    rank = tensors[0].dim()
+    if isinstance(dim, bool) or not isinstance(dim, Integral) or not -rank <= dim < max(rank, 1):
+        raise MetricInputError(
+            f"dim={dim!r} is not a dimension of the distributions (shape "
+            f"{tuple(tensors[0].shape)}); pass the axis the probabilities sum over, e.g. dim=-1."
+        )
     if q is not None and tensors[0].shape != tensors[1].shape:
         raise MetricInputError(
             f"p and q must have the same shape, got {tuple(tensors[0].shape)} and "
-            f"{tuple(tensors[1].shape)}."
+            f"{tuple(tensors[1].shape)}; compare distributions over the same tokens (pad both "
+            "to one length and pass mask=)."
         )
     if mask is not None:
         mask = torch.as_tensor(mask, device=tensors[0].device).bool()
@@ -310,7 +319,10 @@ def _distributions(
     checked = []
     for name, t in zip("pq", tensors, strict=False):
         if not torch.isfinite(t).all() or (t < 0).any():
-            raise MetricInputError(f"{name} must be finite and non-negative (probabilities).")
+            raise MetricInputError(
+                f"{name} must be finite and non-negative (probabilities); pass attention weights "
+                "or softmax outputs, not scores or logits, and mask out padding with mask=."
+            )
         total = t.sum(dim, keepdim=True)
         if normalize:
             if (total == 0).any():
@@ -377,7 +389,15 @@ def sparsity(values: Any, mask: Any = None, *, dim: int | tuple[int, ...] | None
     values = torch.as_tensor(values)
     if mask is None:
         mask = torch.ones_like(values, dtype=torch.bool)
-    mask = torch.broadcast_to(torch.as_tensor(mask, device=values.device).bool(), values.shape)
+    mask = torch.as_tensor(mask, device=values.device).bool()
+    try:
+        mask = torch.broadcast_to(mask, values.shape)
+    except RuntimeError:
+        raise MetricInputError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to the values' shape "
+            f"{tuple(values.shape)}; align it from the right, e.g. a (B, S) key mask for "
+            "(B, H, T, S) attention is mask[:, None, None, :]."
+        ) from None
     zeros = ((values == 0) & mask).to(torch.float64)
     real = mask.to(torch.float64)
     if dim is None:

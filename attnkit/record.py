@@ -22,6 +22,13 @@ claims_made: list[dict[str, Any]] = []
 data_used: list[dict[str, Any]] = []
 
 
+class Record(dict):
+    """A claim or data record: a plain dict that IPython does not echo, since it was shown."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class ClaimError(ValueError):
     """A claim that cannot enter the scorecard as given."""
 
@@ -74,6 +81,7 @@ def claim(
     holds: bool,
     rule: str,
     source: str,
+    timing: bool = False,
 ) -> dict[str, Any]:
     """Record one paper claim for the reproduction scorecard.
 
@@ -85,6 +93,8 @@ def claim(
         holds: the verdict of `rule` applied to `ours` (and `paper`).
         rule: the rule the verdict follows, e.g. "ρ(rollout) − ρ(raw) ≥ 0.1 at the last layer".
         source: where the paper's value comes from (table, figure, section; see CLAIMS.md).
+        timing: `ours` is a wall-clock measurement (a speed ratio), which differs from run to
+            run; the report's same-seed reproducibility check leaves its value and verdict out.
 
     Returns the record; raises `ClaimError` for a missing source or a non-boolean verdict.
     """
@@ -102,15 +112,16 @@ def claim(
     holds = _plain(holds)
     if not isinstance(holds, bool):
         raise ClaimError(f"claim {id!r}: holds must be True or False, got {holds!r}.")
-    record = {
-        "id": id,
-        "claim": text,
-        "paper_value": _plain(paper),
-        "ours": _plain(ours),
-        "holds": holds,
-        "rule": rule,
-        "source": source,
-    }
+    record = Record(
+        id=id,
+        claim=text,
+        paper_value=_plain(paper),
+        ours=_plain(ours),
+        holds=holds,
+        rule=rule,
+        source=source,
+        timing=bool(timing),
+    )
     claims_made.append(record)
     verdict = "held" if holds else "did not hold"
     colour = "#1a7f37" if holds else "#b42318"
@@ -133,7 +144,7 @@ def used_data(
     name: str, origin: str, *, synthetic: bool = False, warning: str | None = None
 ) -> dict[str, Any]:
     """Record which data a notebook used; a synthetic fallback is shown as a warning."""
-    record = {"name": name, "origin": origin, "synthetic": bool(synthetic), "warning": warning}
+    record = Record(name=name, origin=origin, synthetic=bool(synthetic), warning=warning)
     data_used.append(record)
     if synthetic:
         message = warning or f"{name}: real data not found, using synthetic data ({origin})."

@@ -106,6 +106,14 @@ def _check_writable(out: Path) -> None:
         raise ReportError(f"cannot write the report to {out}: permission denied. Pass --out DIR.")
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out} is a file, not a folder; pass a folder path.")
+    # The finished report replaces `out` wholesale, so `out` must be a folder an earlier run
+    # wrote (it has results.json) or an empty one: never `.`, the notebooks, or other work.
+    if out.is_dir() and any(out.iterdir()) and not (out / "results.json").is_file():
+        raise ReportError(
+            f"--out {out} is not empty and is not an attnkit report (no results.json), and the "
+            "report would replace it with everything in it. Pass a new or empty folder, e.g. "
+            "--out reports/mine."
+        )
 
 
 def _outputs(notebook: nbformat.NotebookNode, mime: str) -> list[dict[str, Any]]:
@@ -250,6 +258,48 @@ def scorecard_rows(results: list[NotebookResult]) -> list[dict[str, Any]]:
     return rows
 
 
+def compare_scorecards(first: str | os.PathLike, second: str | os.PathLike) -> list[str]:
+    """How two reports' scorecards differ; [] when the same seed gave the same scorecard.
+
+    Claims recorded with `timing=True` (wall-clock speed ratios) are compared on everything
+    but `ours` and `holds`, which no two runs share. Both folders need `scorecard.json` and
+    `results.json` as `run_report` writes them.
+    """
+    rows, timed = [], set()
+    for folder in (Path(first), Path(second)):
+        try:
+            rows.append(json.loads((folder / "scorecard.json").read_text()))
+            saved = json.loads((folder / "results.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ReportError(
+                f"cannot read the scorecard in {folder}: {error}. Point at a folder written by "
+                "`attnkit report`."
+            ) from None
+        for entry in saved.get("notebooks", []):
+            timed |= {(entry["name"], c["id"]) for c in entry.get("claims", []) if c.get("timing")}
+
+    def keyed(table: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        out = {}
+        for row in table:
+            key = (row["notebook"], row["id"])
+            out[key] = {
+                k: v for k, v in row.items() if key not in timed or k not in ("ours", "holds")
+            }
+        return out
+
+    a, b = keyed(rows[0]), keyed(rows[1])
+    differences = [f"{n}/{i}: only in {first}" for n, i in a.keys() - b.keys()]
+    differences += [f"{n}/{i}: only in {second}" for n, i in b.keys() - a.keys()]
+    for key in sorted(a.keys() & b.keys()):
+        for field_name in a[key]:
+            if a[key][field_name] != b[key].get(field_name):
+                differences.append(
+                    f"{key[0]}/{key[1]} {field_name}: {a[key][field_name]!r} != "
+                    f"{b[key].get(field_name)!r}"
+                )
+    return differences
+
+
 def _carry_over(
     previous: Path, build_dir: Path, profile: str, rerun: set[str]
 ) -> list[NotebookResult]:
@@ -313,6 +363,12 @@ def run_report(
     out_dir = Path(out) if out else Path("reports") / profile
     out_dir = out_dir.resolve()
     _check_writable(out_dir)
+    notebooks_folder = notebooks[0].parent.resolve()
+    if notebooks_folder == out_dir or out_dir in notebooks_folder.parents:
+        raise ReportError(
+            f"--out {out_dir} holds the notebooks ({notebooks_folder}); the report would replace "
+            "them. Pass a folder outside it, e.g. --out reports/mine."
+        )
 
     build_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:

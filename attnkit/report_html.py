@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from attnkit.report import NotebookResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def render_notebook_html(notebook: nbformat.NotebookNode, title: str) -> str:
@@ -38,9 +39,14 @@ def render_notebook_html(notebook: nbformat.NotebookNode, title: str) -> str:
     exporter.jupyter_widgets_base_url = ""
     notebook = nbformat.from_dict(notebook)
     notebook.metadata["title"] = title
+    notebook.metadata.pop("widgets", None)  # widget state: only a live kernel can use it
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = latex_to_mathml(cell.source)
+        for output in cell.get("outputs", []):
+            # Progress bars (tqdm.auto) are widgets, which need a live kernel; a static page
+            # shows their text form instead of an inert widget script.
+            output.get("data", {}).pop(WIDGET_MIME, None)
     body, _ = exporter.from_notebook_node(notebook)
     body = number_figures(body)
     contents = table_of_contents(body)

@@ -495,3 +495,91 @@ def test_cpu_equals_cuda(name):
     q = z.cuda()[..., :4].contiguous()
     out, attn = scaled_dot_product_attention(q, q, q, mask.cuda()[..., :5], name)
     assert out.is_cuda and attn.is_cuda and torch.isfinite(out).all()
+
+
+# --- the fast paths: partial sorting for sparsemax/entmax, the fused CPU kernel for top-k ------
+
+
+@pytest.mark.parametrize("scale", [0.05, 2.0])  # supports far above / below the first k sorted
+def test_partial_sort_equals_closed_forms_on_long_rows(scale):
+    z = _scores(12, 200, seed=31) * scale
+    mask = _random_mask(12, 200, seed=32, p=0.8)
+    mask[0] = False  # a row with no key
+    z[1, :5] = float("-inf")  # −inf scores count as masked
+    attend = mask & ~torch.isinf(z)
+    for row in range(1, 12):
+        keys = attend[row]
+        expected = torch.zeros(200, dtype=z.dtype)
+        expected[keys] = sparsemax_closed_form(z[row, keys][None])[0]
+        torch.testing.assert_close(sparsemax(z, mask=mask)[row], expected)
+        expected[keys] = entmax15_bisection(z[row, keys][None])[0]
+        torch.testing.assert_close(entmax15(z, mask=mask)[row], expected)
+    assert torch.equal(sparsemax(z, mask=mask)[0], torch.zeros(200, dtype=z.dtype))
+    # k changes speed only: every k gives the full sort's result.
+    for k in (1, 5, 64, 500):
+        torch.testing.assert_close(sparsemax(z, mask=mask, k=k), sparsemax(z, mask=mask))
+        torch.testing.assert_close(entmax15(z, mask=mask, k=k), entmax15(z, mask=mask))
+    with pytest.raises(ValueError, match="k .*integer >= 1"):
+        sparsemax(z, k=0)
+
+
+def _topk_by_sorting(z: Tensor, attend: Tensor, keep: Tensor) -> Tensor:
+    """Softmax over the keep[r] largest attendable scores of each row (and ties), by sorting."""
+    out = torch.zeros_like(z)
+    for row in range(z.shape[0]):
+        values = z[row][attend[row]]
+        if values.numel() == 0:
+            continue
+        threshold = values.sort(descending=True).values[int(keep[row]) - 1]
+        kept = attend[row] & (z[row] >= threshold)
+        out[row, kept] = torch.softmax(z[row, kept], 0)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "kw", [{"k": 1}, {"k": 8}, {"k": 16}, {"k": 17}, {"k": 40}, {"div": 2}, {"div": 7, "min_k": 3}]
+)
+def test_fused_topk_equals_sorting_on_long_rows(kw, dtype):
+    z = _scores(40, 90, seed=33, dtype=dtype)
+    z[:5] = z[:5].round()  # ties at the threshold
+    mask = _random_mask(40, 90, seed=34, p=0.7)
+    mask[6] = False
+    attend = mask.clone()
+    n_keys = attend.sum(-1)
+    if "k" in kw:
+        keep = n_keys.clamp(max=kw["k"])
+    else:
+        keep = torch.minimum(
+            torch.ceil(n_keys / kw["div"]).long().clamp(min=kw.get("min_k", 1)), n_keys
+        )
+    expected = _topk_by_sorting(z, attend, keep)
+    out = topk(z, mask=mask, **kw)
+    assert out.dtype == dtype
+    assert torch.equal(out > 0, expected > 0)
+    torch.testing.assert_close(out, expected)
+    # The same on a batch laid out along another dimension, and through the torch path.
+    from attnkit.normalizers.topk import topk_reference
+
+    torch.testing.assert_close(topk(z.T, dim=0, mask=mask.T, **kw), expected.T)
+    reference = topk_reference(z, attend, -1, kw.get("k"), kw.get("div"), kw.get("min_k", 1))
+    torch.testing.assert_close(out, reference)
+
+
+def test_fused_topk_parallel_rows_equal_serial_rows():
+    from attnkit.normalizers import _topk_kernel
+
+    z = _scores(2048, 40, seed=35, dtype=torch.float32)  # ≥ PARALLEL_MIN_SCORES: parallel
+    assert z.numel() >= _topk_kernel.PARALLEL_MIN_SCORES
+    attend = _random_mask(2048, 40, seed=36).numpy()
+    serial = torch.empty_like(z).numpy()
+    _topk_kernel._rows_serial(z.numpy(), attend, serial, 8, 0.0, 1)
+    parallel = _topk_kernel.topk_softmax_rows(z.numpy(), attend, 8, None, 1)
+    assert (serial == parallel).all()
+
+
+def test_fused_topk_gradcheck_long_rows():
+    z = _scores(6, 50, seed=37).requires_grad_(True)
+    mask = _random_mask(6, 50, seed=38)
+    assert torch.autograd.gradcheck(lambda s: topk(s, mask=mask, k=20), (z,))
+    assert torch.autograd.gradcheck(lambda s: topk(s, mask=mask, div=3), (z,))

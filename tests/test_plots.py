@@ -193,3 +193,14 @@ def test_draw_into_given_axes_and_save_figure(attn, tmp_path):
     pyplot_figure, pyplot_ax = plt.subplots()
     flow_graph(attn.weights[:, 0].mean(1), ax=pyplot_ax)
     save_figure(pyplot_figure, tmp_path / "figures", "graph")  # closes the pyplot figure
+
+
+def test_show_figure_saves_and_needs_a_caption(attn, tmp_path):
+    from attnkit.plots import show_figure
+
+    figure = cls_across_layers(attn, example=0)
+    assert show_figure(figure, tmp_path, "cls", caption="CLS attention by layer.") is None
+    assert (tmp_path / "cls.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="needs a caption"):
+        show_figure(cls_across_layers(attn, example=0), tmp_path, "bare", caption=" ")
+    assert not (tmp_path / "bare.png").exists()

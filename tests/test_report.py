@@ -214,3 +214,53 @@ def test_only_carries_over_other_notebooks(tmp_path, monkeypatch):
     results = run_report("smoke", only=["a"], notebooks_dir=tmp_path, out=out, progress=False)
     assert [(r.name, r.carried_over) for r in results] == [("a", False), ("b", True)]
     assert (out / "b.html").read_text() == "page of b"
+
+
+SEEDED = [
+    "import time\nimport torch\nimport attnkit\ntorch.manual_seed(seed)\n"
+    "model = torch.nn.Linear(4, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    "x, y = torch.randn(32, 4), torch.randn(32, 1)\nfor _ in range(20):\n"
+    "    opt.zero_grad(); loss = ((model(x) - y) ** 2).mean(); loss.backward(); opt.step()",
+    "attnkit.claim('fit', 'a seeded fit', paper=0.0, ours=float(loss), holds=float(loss) < 10,"
+    " rule='loss < 10', source='fixture')",
+    "start = time.perf_counter(); sum(range(10000)); took = time.perf_counter() - start\n"
+    "attnkit.claim('speed', 'a timed claim', paper=1.0, ours=took, holds=took < 1e-5,"
+    " rule='fast', source='fixture', timing=True)",
+]
+
+
+def test_same_seed_gives_the_same_scorecard(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks, "seeded", SEEDED)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        run_report("smoke", seed=3, out=out, notebooks_dir=notebooks, progress=False)
+    assert report.compare_scorecards(first, second) == []
+    rows = json.loads((first / "scorecard.json").read_text())
+    assert {row["id"] for row in rows} == {"fit", "speed"}
+
+    # A changed number is reported; a timed claim's value and verdict are not compared.
+    for row in rows:
+        if row["id"] == "fit":
+            row["ours"] += 1e-9
+        else:
+            row["ours"], row["holds"] = 123.0, not row["holds"]
+    (second / "scorecard.json").write_text(json.dumps(rows))
+    assert report.compare_scorecards(first, second) == [
+        f"seeded/fit ours: {rows[0]['ours'] - 1e-9!r} != {rows[0]['ours']!r}"
+    ]
+    with pytest.raises(ReportError, match="cannot read the scorecard"):
+        report.compare_scorecards(first, tmp_path / "missing")
+
+
+def test_out_holding_the_notebooks_is_refused(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks, "seeded", SEEDED)
+    before = sorted(p.name for p in notebooks.iterdir())
+    # The parent has a results.json from an old report, so only the notebook check stops it.
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(ReportError, match="holds the notebooks"):
+        run_report("smoke", out=tmp_path, notebooks_dir=notebooks, progress=False)
+    assert sorted(p.name for p in notebooks.iterdir()) == before

@@ -116,18 +116,28 @@ def test_notebook_page_has_contents_captions_and_no_raw_tex():
         metadata={"attnkit": {"caption": f"A caption {SCRIPT}", "name": "f"}},
     )
     plain = new_output("display_data", data={"image/png": "iVBORw0KGgo="})
+    progress = new_output(
+        "display_data",
+        data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2},
+            "text/plain": "epochs: 100%|██████████| 3/3",
+        },
+    )
     cells = [
         new_markdown_cell("# Title\n\nIntro with $a_t$."),
         new_markdown_cell("## First"),
-        new_code_cell("show()", outputs=[figure, plain]),
+        new_code_cell("show()", outputs=[figure, plain, progress]),
         new_markdown_cell("## Second"),
         new_code_cell(f"print({SCRIPT!r})", outputs=[new_output("stream", text=SCRIPT)]),
     ]
-    page = render_notebook_html(nbformat.from_dict(new_notebook(cells=cells)), title="t")
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    page = render_notebook_html(nbformat.from_dict(notebook), title="t")
     main = page.split("<main>")[1]
     assert main.index("attnkit-toc") > main.index("</h1>")  # contents sit under the title
     assert re.findall(r'<li class="toc-h2"><a href="#([^"]+)"', page) == ["First", "Second"]
     assert page.count("<figcaption>") == 1  # only the captioned figure
     assert "<b>Figure 1.</b> A caption &lt;script&gt;" in page
     assert 'alt="A caption &lt;script&gt;' in page
-    assert "<script>" not in page and "<math" in page and "$a_t$" not in page
+    assert "<script" not in page and "<math" in page and "$a_t$" not in page
+    assert "epochs: 100%" in page  # a progress bar shows as its text

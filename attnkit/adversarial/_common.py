@@ -68,7 +68,10 @@ def instance_generator(
 ) -> torch.Generator:
     """A torch generator for one instance, a function of (seed, instance_id) only."""
     if seed < 0 or instance_id < 0:
-        raise ValueError(f"seed and instance ids must be >= 0, got {seed} and {instance_id}")
+        raise ValueError(
+            f"seed and instance ids must be >= 0, got {seed} and {instance_id}; use dataset "
+            "indices as instance ids."
+        )
     # SeedSequence mixes the pair well: (0, 1) and (1, 0) get unrelated streams.
     state = np.random.SeedSequence([seed, instance_id]).generate_state(1, np.uint64)[0]
     return torch.Generator(device=device).manual_seed(int(state) & (2**63 - 1))
@@ -83,7 +86,10 @@ def resolve_instance_ids(instance_ids: Sequence[int] | Tensor | None, batch: int
         for i in (instance_ids.tolist() if isinstance(instance_ids, Tensor) else instance_ids)
     ]
     if len(ids) != batch:
-        raise ValueError(f"instance_ids has {len(ids)} entries for a batch of {batch} examples")
+        raise ValueError(
+            f"instance_ids has {len(ids)} entries for a batch of {batch} examples; pass one id "
+            "per example (e.g. their dataset indices), or None for 0..B-1."
+        )
     return ids
 
 

@@ -66,7 +66,10 @@ class AdversaryConfig:
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.steps < 0:
-            raise ValueError(f"need k >= 1 and steps >= 0, got k={self.k}, steps={self.steps}")
+            raise ValueError(
+                f"AdversaryConfig needs k >= 1 candidates and steps >= 0, got k={self.k}, "
+                f"steps={self.steps}; use J&W's k=5, steps=500 (fewer steps for smoke runs)."
+            )
 
 
 class AdversaryLoss(NamedTuple):

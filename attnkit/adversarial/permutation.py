@@ -68,7 +68,9 @@ def random_permutations(
     its real positions.
     """
     if n_permutations < 1:
-        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+        raise ValueError(
+            f"n_permutations must be >= 1, got {n_permutations}; J&W use 100 (the default)."
+        )
     mask = mask.bool()
     B, T = mask.shape
     ids = resolve_instance_ids(instance_ids, B)

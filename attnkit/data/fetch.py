@@ -31,7 +31,10 @@ __all__ = ["REGISTRY", "fetch", "format_dataset_table", "list_datasets"]
 
 def _entry(name: str, registry: Mapping[str, DatasetEntry]) -> DatasetEntry:
     if name not in registry:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(registry))}")
+        raise ValueError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(registry))}. Pass one "
+            "of these names (`attnkit data list --data-dir DIR` shows each one's files)."
+        )
     return registry[name]
 
 

@@ -12,6 +12,7 @@ import importlib.util
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +166,19 @@ def load(
     """
     spec = DATASET_SPECS.get(name)
     if spec is None:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+        raise ValueError(
+            f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}. Pass one of these "
+            "names (`attnkit data list` shows which are present)."
+        )
     if split not in spec.splits:
         raise ValueError(f"dataset {name!r} has no split {split!r}; choose from {spec.splits}")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, Integral) or limit < 0
+    ):
+        raise ValueError(
+            f"limit must be None (every example) or an int >= 0, got {limit!r}; pass e.g. "
+            "limit=200 to keep a seeded subset of 200 examples."
+        )
     unknown_options = set(options) - spec.options
     if unknown_options:
         raise TypeError(

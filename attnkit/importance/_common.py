@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from numbers import Integral
 from typing import Any, Literal
 
 import torch
@@ -128,7 +129,8 @@ def resolve_target(target: Target, logits: Tensor) -> Tensor:
     if bad:
         raise ImportanceInputError(
             f"target {target[bad[0]].item()} (example {bad[0]}) is out of range: the model has "
-            f"{n_classes} classes (0..{n_classes - 1})."
+            f"{n_classes} classes (0..{n_classes - 1}); pass class ids in that range, or "
+            "target=None to explain the predicted class."
         )
     return target.long()
 
@@ -142,14 +144,36 @@ def check_positions(positions: Tensor | None, mask: Tensor, skip_first: bool) ->
             positions[:, 0] = False
         return positions
     positions = torch.as_tensor(positions, device=mask.device)
-    if positions.dim() == 1:
+    if positions.dim() == 1 and positions.shape[0] == mask.shape[1]:
         positions = positions.expand_as(mask)
     if positions.shape != mask.shape:
         raise ImportanceInputError(
-            f"positions must be a (batch, tokens) = {tuple(mask.shape)} or (tokens,) boolean "
-            f"mask, got shape {tuple(positions.shape)}."
+            f"positions must be a (batch, tokens) = {tuple(mask.shape)} or (tokens,) = "
+            f"({mask.shape[1]},) boolean mask, got shape {tuple(positions.shape)}; pass one "
+            "flag per token of input_ids (True = score it)."
         )
     return positions.bool() & mask
+
+
+def check_token_id(model: Any, token_id: Any, name: str) -> None:
+    """Raise unless `token_id` is an int id inside the model's vocabulary (when it is known:
+    an `nn.Embedding` from `get_input_embeddings()`), instead of an IndexError from the model."""
+    if isinstance(token_id, bool) or not isinstance(token_id, Integral) or token_id < 0:
+        raise ImportanceInputError(
+            f"{name} must be a non-negative token id (an int), got {token_id!r}; pass the "
+            "tokenizer's id, e.g. tokenizer.unk_token_id or Vocab.unk_id."
+        )
+    getter = getattr(model, "get_input_embeddings", None)
+    try:
+        embedding = getter() if callable(getter) else None
+    except (NotImplementedError, AttributeError):  # a model without one: nothing to check
+        embedding = None
+    size = getattr(embedding, "num_embeddings", None) if isinstance(embedding, nn.Module) else None
+    if isinstance(size, int) and token_id >= size:
+        raise ImportanceInputError(
+            f"{name}={token_id} is outside the model's vocabulary of {size} tokens (0..{size - 1}); "
+            "pass an id from the tokenizer or Vocab the model was trained with."
+        )
 
 
 def check_finite(values: Tensor, what: str) -> None:

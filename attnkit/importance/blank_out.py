@@ -15,6 +15,7 @@ All blanked copies are scored in one batched pass (chunked): the copies for the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from attnkit.importance._common import (
     check_ids_and_mask,
     check_output,
     check_positions,
+    check_token_id,
     evaluation,
     logits_of,
     resolve_target,
@@ -92,10 +94,12 @@ def blank_out(
     check_output(output)
     mask = check_ids_and_mask(input_ids, attention_mask)  # (B, T) bool
     attention_mask = mask.to(input_ids.dtype) if attention_mask is None else attention_mask
-    if isinstance(unk_id, bool) or not isinstance(unk_id, int) or unk_id < 0:
-        raise ImportanceInputError(f"unk_id must be a non-negative token id, got {unk_id!r}")
-    if chunk_size < 1:
-        raise ImportanceInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_token_id(forward_fn, unk_id, "unk_id")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
+        raise ImportanceInputError(
+            f"chunk_size must be an int >= 1 (blanked copies per forward pass), got "
+            f"{chunk_size!r}; the default 512 suits small models (lower it to save memory)."
+        )
     extra = dict(extra_inputs or {})
     positions = check_positions(positions, mask, skip_first)  # (B, T) bool
 

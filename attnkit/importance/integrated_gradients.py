@@ -15,7 +15,9 @@ Completeness: sum_t score[b, t] = y(x_b) - y(x'_b) up to the integration error, 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -30,6 +32,7 @@ from attnkit.importance._common import (
     check_ids_and_mask,
     check_output,
     check_positions,
+    check_token_id,
     embedding_of,
     evaluation,
     keyword_forward,
@@ -49,6 +52,17 @@ def _default_baseline_id(model: nn.Module) -> int:
     raise ImportanceInputError(
         f"cannot find a PAD id on {type(model).__name__}.config; pass baseline_id= (the PAD or "
         "UNK token id)."
+    )
+
+
+def _takes_attention_mask(model: nn.Module) -> bool:
+    """Whether `model(..., attention_mask=...)` is accepted (named or through **kwargs)."""
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.name == "attention_mask" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
     )
 
 
@@ -72,6 +86,9 @@ def integrated_gradients(
 
     Args:
         model, inputs, target, embedding, output: as in `attnkit.importance.input_gradient`.
+            Inputs without an attention_mask count every token as real, and that all-ones
+            mask is passed to the model (when its forward takes one), so a model that would
+            derive its mask from PAD ids does not read the PAD baseline as padding.
         baseline_id: token id whose embedding is the baseline; default the model's PAD id.
         positions: `(B, T)` or `(T,)` bool, tokens replaced in the baseline (the scored ones).
             Default: real tokens except position 0 when `skip_first` (the CLS read-out slot).
@@ -86,10 +103,20 @@ def integrated_gradients(
     kwargs = model_inputs(inputs)
     input_ids = kwargs.pop("input_ids")
     mask = check_ids_and_mask(input_ids, kwargs.get("attention_mask"))  # (B, T) bool
-    if n_steps < 1:
-        raise ImportanceInputError(f"n_steps must be >= 1, got {n_steps}")
+    if "attention_mask" not in kwargs and _takes_attention_mask(model):
+        # Without a mask every token is real (the package's convention); say so to the model.
+        # A model that derives its mask from PAD ids would otherwise read the PAD baseline as
+        # padding when captum evaluates y(baseline) for the convergence delta, so the delta
+        # (and completeness) would not match the path the attributions integrate along.
+        kwargs["attention_mask"] = mask.to(input_ids.dtype)
+    if isinstance(n_steps, bool) or not isinstance(n_steps, Integral) or n_steps < 1:
+        raise ImportanceInputError(
+            f"n_steps must be an int >= 1 (integration points on the path), got {n_steps!r}; "
+            "captum's default is 50."
+        )
     layer = embedding_of(model, embedding)
     baseline_id = _default_baseline_id(model) if baseline_id is None else baseline_id
+    check_token_id(model, baseline_id, "baseline_id")
     positions = check_positions(positions, mask, skip_first)  # (B, T) bool
     baseline_ids = input_ids.masked_fill(positions, baseline_id)  # (B, T)
     names = list(kwargs)

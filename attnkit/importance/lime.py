@@ -53,6 +53,7 @@ from attnkit.importance._common import (
     check_finite,
     check_ids_and_mask,
     check_output,
+    check_token_id,
     evaluation,
     logits_of,
     resolve_target,
@@ -116,8 +117,11 @@ def sample_presence(n_features: int, n_samples: int, generator: torch.Generator)
 
 def kernel_weights(presence: Tensor, kernel_width: float = LIME_KERNEL_WIDTH) -> Tensor:
     """LIME-text sample weights `(n,)`: sqrt(exp(-d²/ν²)) with d = 100 · cosine distance to 1."""
-    if kernel_width <= 0:
-        raise ImportanceInputError(f"kernel_width must be > 0, got {kernel_width}")
+    if not kernel_width > 0:
+        raise ImportanceInputError(
+            f"kernel_width must be > 0, got {kernel_width}; LIME's default is "
+            f"{LIME_KERNEL_WIDTH:g}."
+        )
     kept_share = presence.sum(dim=1) / presence.size(1)  # |z| / D
     distance = 100.0 * (1.0 - kept_share.sqrt())  # all removed: cos = 0, d = 100
     return torch.exp(-(distance**2) / kernel_width**2).sqrt()
@@ -255,6 +259,7 @@ def lime_text(
         `LimeExplanation` with coefficients `(R, D)` (or `(R, K, D)`), float64.
     """
     ids, mask = _one_document(input_ids, attention_mask)  # (T,), (T,)
+    check_token_id(model, replacement_id, "replacement_id")
     seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
     if not seeds:
         raise ImportanceInputError("seeds is empty; pass at least one seed, e.g. seeds=(0,)")

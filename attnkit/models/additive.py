@@ -210,6 +210,13 @@ class AdditiveClassifier(nn.Module):
                 f"input_ids must be integer ids shaped (batch, tokens), got {input_ids.dtype} "
                 f"{tuple(input_ids.shape)}; use .unsqueeze(0) for a single sequence."
             )
+        size = self.config.vocab_size
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= size):
+            raise AttentionInputError(
+                f"input_ids hold ids outside the vocabulary 0..{size - 1} (min "
+                f"{int(input_ids.min())}, max {int(input_ids.max())}); encode the text with the "
+                "Vocab the model was built for (AdditiveCollate(vocab) / Vocab.encode)."
+            )
         return self.embedding(input_ids)
 
     def encode(self, embeds: Tensor, mask: Tensor) -> Tensor:

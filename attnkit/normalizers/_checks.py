@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor
 
@@ -27,6 +29,15 @@ def attendable(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Te
         )
     if scores.dim() == 0:
         raise AttentionInputError(f"{who}: scores must have a key dimension, got a 0-d tensor.")
+    if (
+        isinstance(dim, bool)
+        or not isinstance(dim, Integral)
+        or not -scores.dim() <= dim < scores.dim()
+    ):
+        raise AttentionInputError(
+            f"{who}: dim={dim!r} is not a dimension of the scores (shape "
+            f"{tuple(scores.shape)}); pass the key dimension, e.g. dim=-1."
+        )
     if scores.shape[dim] == 0:
         raise AttentionInputError(
             f"{who}: scores have no keys along dim={dim} (shape {tuple(scores.shape)}); "

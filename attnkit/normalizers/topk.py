@@ -9,6 +9,10 @@ Keep each query's k largest scores, set the rest to −inf, then softmax. From t
 k is fixed (their `div = −k`; k = 8 is the value the paper recommends), or k = ceil(n / div)
 for n keys (their `div > 0`, with a lower bound). Here n counts the attendable keys of the row,
 so padding does not inflate k.
+
+On CPU a fused numba kernel (`_topk_kernel`) computes it in one pass per row and takes only
+the k kept exponentials; elsewhere (GPU, half precision) `topk_reference` does it with torch
+operations. The two agree to rounding (tested).
 """
 
 from __future__ import annotations
@@ -81,6 +85,18 @@ def topk(
     """
     k, div = _check_k_div(k, div, min_k)
     attend = attendable(scores, mask, dim, who="topk")  # like scores
+    if scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64):
+        return _FusedTopK.apply(scores, attend, dim, k, div, min_k)
+    return topk_reference(scores, attend, dim, k, div, min_k)
+
+
+def topk_reference(
+    scores: Tensor, attend: Tensor, dim: int, k: int | None, div: float | None, min_k: int
+) -> Tensor:
+    """Top-k softmax from torch operations (GPU, half precision; the CPU kernel's oracle).
+
+    `attend` is the validated boolean "may attend" tensor shaped like `scores`.
+    """
     num_keys = attend.sum(dim, keepdim=True)  # n, (..., 1, ...)
     if div is None:
         keep_count = num_keys.clamp(max=k)
@@ -96,6 +112,33 @@ def topk(
     threshold = ranked.gather(dim, (keep_count - 1).clamp(min=0))  # t, (..., 1, ...)
     keep = attend & (scores >= threshold)  # ≥: ties at t are kept
     return masked_softmax(scores, keep, dim)
+
+
+class _FusedTopK(torch.autograd.Function):
+    """Top-k softmax on CPU with the fused numba kernel; backward is softmax's over kept keys."""
+
+    @staticmethod
+    def forward(ctx, scores, attend, dim, k, div, min_k):
+        from attnkit.normalizers._topk_kernel import topk_softmax_rows
+
+        # Rows along the last axis, contiguous: a view for the usual dim=-1 layout.
+        rows = scores.detach().movedim(dim, -1).contiguous()  # (..., n)
+        keys = attend.movedim(dim, -1).contiguous()
+        n = rows.shape[-1]
+        probs = topk_softmax_rows(
+            rows.reshape(-1, n).numpy(), keys.reshape(-1, n).numpy(), k, div, min_k
+        )
+        probs = torch.from_numpy(probs).reshape(rows.shape).movedim(-1, dim)
+        ctx.save_for_backward(probs)
+        ctx.dim = dim
+        return probs
+
+    @staticmethod
+    def backward(ctx, grad):
+        (probs,) = ctx.saved_tensors
+        # ∂p/∂z restricted to the kept keys (p = 0 elsewhere): p ⊙ (g − ⟨p, g⟩), softmax's own.
+        grad_scores = torch._softmax_backward_data(grad, probs, ctx.dim, probs.dtype)
+        return grad_scores, None, None, None, None, None
 
 
 class TopK(nn.Module):

@@ -100,16 +100,17 @@ def show_figure(
     *,
     formats: Sequence[str] = ("png",),
     dpi: int = 150,
-) -> list[Path]:
+) -> None:
     """Save `figure` under `directory` by `name`, show it inline with `caption`, and close it.
 
     In a notebook the figure is displayed as a PNG whose output metadata carries the caption;
     the report renders it as a numbered `<figure>` with a `<figcaption>`. Outside IPython the
-    figure is only saved. Returns the written paths.
+    figure is only saved (as `directory/name.<format>`). Returns nothing, so that a call
+    ending a notebook cell does not print the file paths under the figure.
     """
     if not str(caption).strip():
         raise ValueError(f"figure {name!r} needs a caption: say in a sentence what it shows.")
-    paths = save_figure(figure, directory, name, formats, dpi=dpi, close=False)
+    save_figure(figure, directory, name, formats, dpi=dpi, close=False)
     try:
         from IPython import get_ipython
         from IPython.display import Image, display
@@ -125,4 +126,3 @@ def show_figure(
             metadata={CAPTION_KEY: {"caption": str(caption), "name": name}},
         )
     close_figure(figure)
-    return paths

@@ -1,0 +1,121 @@
+"""A fused CPU kernel for top-k softmax: threshold, exponentials and normalisation in one pass.
+
+The torch formulation (topk → threshold → mask → softmax) reads and writes the whole score
+tensor five or six times and takes n exponentials per row. Per row this kernel finds the k-th
+largest attendable score, then exponentiates only the keys at or above it (k of n) and writes
+the row once: fewer passes and far fewer exponentials than softmax itself.
+
+Selection of the threshold t (the k-th largest attendable score):
+    k ≤ SMALL_K   a sorted buffer of the k largest seen so far (one pass, k compares at most)
+    larger k      the attendable scores copied out and np.partition'ed (introselect, O(n))
+
+Rows are independent; big inputs run them in parallel (numba prange), small ones (a decoding
+step) serially, where thread start-up would cost more than the work. The backward pass is
+softmax's, p ⊙ (g − ⟨p, g⟩), done by torch (see attnkit.normalizers.topk).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+SMALL_K = 16  # up to here a sorted insertion buffer beats copying the row and partitioning
+PARALLEL_MIN_SCORES = 1 << 16  # fewer scores than this: run rows serially
+CHUNK_ROWS = 64  # rows per parallel task
+
+
+@njit(cache=True, inline="always")
+def _insert(buffer, filled: int, size: int, value) -> int:
+    """Insert `value` into the descending `buffer[:filled]` capped at `size`; new fill count."""
+    if filled == size and value <= buffer[size - 1]:
+        return filled
+    position = filled if filled < size else size - 1
+    while position > 0 and buffer[position - 1] < value:
+        buffer[position] = buffer[position - 1]
+        position -= 1
+    buffer[position] = value
+    return filled + 1 if filled < size else filled
+
+
+@njit(cache=True, inline="always")
+def _row(row, attend, out, k: int, div: float, min_k: int, buffer, scratch) -> None:
+    n = row.shape[0]
+    if div > 0.0:  # k = ceil(n_keys / div): count the attendable keys first
+        n_keys = 0
+        for j in range(n):
+            if attend[j]:
+                n_keys += 1
+        keep = min(max(int(math.ceil(n_keys / div)), min_k), n_keys)
+    else:
+        keep = k
+    if keep <= SMALL_K:
+        # One pass: buffer[:filled] holds the largest `keep` attendable scores, descending.
+        filled = 0
+        for j in range(n):
+            if attend[j]:
+                filled = _insert(buffer, filled, keep, row[j])
+        if filled == 0:  # nothing to attend to: a row of zeros
+            out[:] = 0.0
+            return
+        peak, threshold = buffer[0], buffer[filled - 1]
+    else:
+        # Copy the attendable scores out; introselect finds the keep-th largest in O(n).
+        count = 0
+        for j in range(n):
+            if attend[j]:
+                scratch[count] = row[j]
+                count += 1
+        if count == 0:
+            out[:] = 0.0
+            return
+        keep = min(keep, count)  # a fixed k above the row's number of keys keeps them all
+        chosen = np.partition(scratch[:count], count - keep)
+        threshold = chosen[count - keep]
+        peak = chosen[count - keep :].max()
+    total = 0.0
+    for j in range(n):
+        value = row[j]
+        if attend[j] and value >= threshold:  # ≥: ties at t are kept, as in the authors' code
+            weight = math.exp(value - peak)
+            out[j] = weight
+            total += weight
+        else:
+            out[j] = 0.0
+    scale = 1.0 / total
+    for j in range(n):
+        out[j] *= scale
+
+
+@njit(cache=True, parallel=True)
+def _rows_parallel(scores, attend, out, k, div, min_k):
+    # Rows in chunks, so each chunk allocates its buffers once.
+    rows, n = scores.shape
+    chunks = (rows + CHUNK_ROWS - 1) // CHUNK_ROWS
+    for c in prange(chunks):
+        buffer = np.empty(SMALL_K, dtype=scores.dtype)
+        scratch = np.empty(n, dtype=scores.dtype)
+        for r in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
+            _row(scores[r], attend[r], out[r], k, div, min_k, buffer, scratch)
+
+
+@njit(cache=True)
+def _rows_serial(scores, attend, out, k, div, min_k):
+    buffer = np.empty(SMALL_K, dtype=scores.dtype)
+    scratch = np.empty(scores.shape[1], dtype=scores.dtype)
+    for r in range(scores.shape[0]):
+        _row(scores[r], attend[r], out[r], k, div, min_k, buffer, scratch)
+
+
+def topk_softmax_rows(
+    scores: np.ndarray, attend: np.ndarray, k: int | None, div: float | None, min_k: int
+) -> np.ndarray:
+    """Top-k softmax of each row of `scores` (R, n) over the keys where `attend` (R, n) is True.
+
+    Exactly one of `k` / `div` is set. Returns a new (R, n) array of the same dtype.
+    """
+    out = np.empty_like(scores)
+    kernel = _rows_parallel if scores.size >= PARALLEL_MIN_SCORES else _rows_serial
+    kernel(scores, attend, out, k or 0, float(div or 0.0), min_k)
+    return out
