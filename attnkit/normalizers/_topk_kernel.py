@@ -7,7 +7,7 @@ the row once: fewer passes and far fewer exponentials than softmax itself.
 
 Selection of the threshold t (the k-th largest attendable score):
     k ≤ SMALL_K   a sorted buffer of the k largest seen so far (one pass, k compares at most)
-    larger k      the attendable scores copied out and np.partition'ed (introselect, O(n))
+    larger k      the attendable scores copied out and quickselected in place (O(n) expected)
 
 Rows are independent; big inputs run them in parallel (numba prange), small ones (a decoding
 step) serially, where thread start-up would cost more than the work. The backward pass is
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-SMALL_K = 16  # up to here a sorted insertion buffer beats copying the row and partitioning
+SMALL_K = 32  # up to here a sorted insertion buffer beats copying the row and selecting
 PARALLEL_MIN_SCORES = 1 << 16  # fewer scores than this: run rows serially
 CHUNK_ROWS = 64  # rows per parallel task
 
@@ -37,6 +37,39 @@ def _insert(buffer, filled: int, size: int, value) -> int:
         position -= 1
     buffer[position] = value
     return filled + 1 if filled < size else filled
+
+
+@njit(cache=True)
+def _select_largest(values, count: int, keep: int):
+    """The keep-th largest of values[:count], by in-place quickselect (values are reordered).
+
+    Hoare partitioning around a median-of-three pivot, descending, narrowing to the side that
+    holds position keep − 1: expected O(count), and no allocation (np.partition copies).
+    """
+    target = keep - 1
+    low, high = 0, count - 1
+    while low < high:
+        middle = (low + high) // 2
+        a, b, c = values[low], values[middle], values[high]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        i, j = low, high
+        while i <= j:
+            while values[i] > pivot:
+                i += 1
+            while values[j] < pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        # Now values[low..j] ≥ pivot ≥ values[i..high], and values[j+1..i-1] == pivot.
+        if target <= j:
+            high = j
+        elif target >= i:
+            low = i
+        else:
+            return values[target]
+    return values[target]
 
 
 @njit(cache=True, inline="always")
@@ -61,19 +94,19 @@ def _row(row, attend, out, k: int, div: float, min_k: int, buffer, scratch) -> N
             return
         peak, threshold = buffer[0], buffer[filled - 1]
     else:
-        # Copy the attendable scores out; introselect finds the keep-th largest in O(n).
+        # Copy the attendable scores out; quickselect finds the keep-th largest in O(n).
         count = 0
+        peak = -np.inf
         for j in range(n):
             if attend[j]:
                 scratch[count] = row[j]
                 count += 1
+                peak = max(peak, row[j])
         if count == 0:
             out[:] = 0.0
             return
         keep = min(keep, count)  # a fixed k above the row's number of keys keeps them all
-        chosen = np.partition(scratch[:count], count - keep)
-        threshold = chosen[count - keep]
-        peak = chosen[count - keep :].max()
+        threshold = _select_largest(scratch, count, keep)
     total = 0.0
     for j in range(n):
         value = row[j]
