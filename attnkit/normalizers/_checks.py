@@ -15,11 +15,26 @@ def attendable(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Te
 
     A key is attendable when `mask` is True there (or no mask was given) and its score is not −inf:
     a −inf score is how many models spell "masked", and treating it as masked keeps fully −inf
-    rows at zeros instead of NaN.
+    rows at zeros instead of NaN. The result may be a broadcast view of the mask (read it, do
+    not write to it).
 
     Raises:
         AttentionInputError: scores not a floating tensor, no key axis, NaN or +inf scores, a mask
             that is not boolean/integer, on another device, or not broadcastable to `scores`.
+    """
+    masked = masked_keys(scores, mask, dim, who=who)
+    if masked is None:
+        return torch.ones((1,) * scores.dim(), dtype=torch.bool, device=scores.device).expand(
+            scores.shape
+        )
+    return (~masked).expand(scores.shape)
+
+
+def masked_keys(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Tensor | None:
+    """Validate like `attendable`; return where keys are NOT attendable, or None if nowhere.
+
+    The result broadcasts to `scores` but keeps the mask's own (often much smaller) shape when
+    the scores have no −inf, so masking costs one pass over the scores instead of three.
     """
     if not isinstance(scores, Tensor) or not scores.is_floating_point():
         kind = scores.dtype if isinstance(scores, Tensor) else type(scores).__name__
@@ -47,8 +62,10 @@ def attendable(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Te
     # which is allowed), and a sum is much cheaper than two elementwise masks. Only a suspicious
     # sum (which may also be a finite overflow) pays for the exact scan.
     total = scores.sum()
+    # A finite sum also rules out −inf, so the mask alone says what is attendable.
+    all_finite = bool(torch.isfinite(total))
     bad = None
-    if torch.isnan(total) or torch.isposinf(total):
+    if not all_finite and (torch.isnan(total) or torch.isposinf(total)):
         bad = torch.isnan(scores) | torch.isposinf(scores)
     if bad is not None and bad.any():
         first = bad.nonzero()[0].tolist()
@@ -57,9 +74,8 @@ def attendable(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Te
             f"{tuple(scores.shape)}). Check the model's forward pass; masked keys go in `mask` "
             "(or as −inf scores), not as NaN."
         )
-    finite_or_neg_inf = scores != float("-inf")
     if mask is None:
-        return finite_or_neg_inf
+        return None if all_finite else scores == float("-inf")
     if not isinstance(mask, Tensor):
         raise AttentionInputError(
             f"{who}: mask must be a boolean torch.Tensor (True = attend), got {type(mask).__name__}."
@@ -86,4 +102,6 @@ def attendable(scores: Tensor, mask: Tensor | None, dim: int, *, who: str) -> Te
             "aligned from the right; e.g. a (batch, key) padding mask for (batch, heads, query, "
             "key) scores is mask[:, None, None, :]."
         )
-    return finite_or_neg_inf & mask.bool()
+    if all_finite:
+        return ~mask.bool()
+    return (scores == float("-inf")) | ~mask.bool()

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.attentions import AttentionInputError
-from attnkit.normalizers._checks import attendable
+from attnkit.normalizers._checks import masked_keys
 
 # The authors' epsilon (utils/dtype.py: _EPSILON = 1e-8).
 RMS_EPS = 1e-8
@@ -37,10 +37,12 @@ def rela(scores: Tensor, dim: int = -1, mask: Tensor | None = None) -> Tensor:
         Non-negative weights shaped like `scores`, exactly 0 where z ≤ 0 and at masked keys.
         Rows do not sum to 1; a row may be all zeros. Follow `W · V` with `RMSNormGate`.
     """
-    attend = attendable(scores, mask, dim, who="rela")
+    masked = masked_keys(scores, mask, dim, who="rela")
+    if masked is None:
+        return torch.relu(scores)
     # The authors zero masked logits before the ReLU; zeroing after it is the same and keeps the
     # gradient at masked keys exactly 0 even for −inf scores.
-    return torch.relu(scores).masked_fill(~attend, 0.0)
+    return torch.relu(scores).masked_fill(masked, 0.0)
 
 
 def rela_output_norm(

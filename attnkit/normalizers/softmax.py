@@ -5,21 +5,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attnkit.normalizers._checks import attendable
+from attnkit.normalizers._checks import masked_keys
 
 
 def masked_softmax(scores: Tensor, attend: Tensor, dim: int) -> Tensor:
     """Softmax over the keys where the already validated boolean `attend` is True; zeros elsewhere.
 
-    `attend` has the shape of `scores`. Rows with no attendable key give zeros, with finite
-    gradients.
+    `attend` has the shape of `scores` or broadcasts to it (a small padding mask stays small).
+    Rows with no attendable key give zeros, with finite gradients.
     """
-    has_key = attend.any(dim, keepdim=True)  # (..., 1, ...): size 1 along `dim`
+    masked = ~attend
+    has_key = attend.any(dim, keepdim=True)  # size 1 along `dim`
     # −inf at masked keys makes exp() exactly 0 there. A row with no key at all gets finite zeros
     # instead: an all −inf row would give (−inf) − (−inf) = NaN in softmax's forward and backward.
-    filled = scores.masked_fill(~attend, float("-inf")).masked_fill(~has_key, 0.0)
+    filled = scores.masked_fill(masked, float("-inf")).masked_fill(~has_key, 0.0)
     probs = torch.softmax(filled, dim)
-    return probs.masked_fill(~attend, 0.0)
+    return probs.masked_fill(masked, 0.0)
 
 
 def softmax(scores: Tensor, dim: int = -1, mask: Tensor | None = None) -> Tensor:
@@ -35,7 +36,10 @@ def softmax(scores: Tensor, dim: int = -1, mask: Tensor | None = None) -> Tensor
         Probabilities shaped like `scores`: each row sums to 1 over its attendable keys, masked
         keys get exactly 0, and a row with no attendable key is all zeros (never NaN).
     """
-    return masked_softmax(scores, attendable(scores, mask, dim, who="softmax"), dim)
+    masked = masked_keys(scores, mask, dim, who="softmax")
+    if masked is None:  # nothing to mask: torch's softmax as it is
+        return torch.softmax(scores, dim)
+    return masked_softmax(scores, ~masked, dim)
 
 
 class Softmax(nn.Module):

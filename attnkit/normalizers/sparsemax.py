@@ -10,19 +10,19 @@ length, which makes the wrappers faster than a plain call to the package.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import entmax
-import torch
 from torch import Tensor, nn
 
-from attnkit.normalizers._checks import attendable
+from attnkit.normalizers._checks import masked_keys
 
 # Masked keys are given a finite score far enough below every row's support that they never
 # enter it: the sparsemax threshold is τ ≥ max − 1 and the 1.5-entmax one (on z/2) τ ≥ max/2 − 1,
-# so any score below max − 2 maps to exactly 0 and leaves τ unchanged. The smallest score of the
-# whole tensor minus 4 is below every row's max − 2, costs one reduction (not a per-row max and
-# a subtraction), and stays finite, which keeps the package's cumulative sums free of inf − inf.
+# so any score below max − 2 maps to exactly 0 and leaves τ unchanged. The smallest finite score
+# of the whole tensor minus 4 is below every row's max − 2, costs one reduction (not a per-row
+# max and a subtraction), and stays finite, which keeps the package's cumsums free of inf − inf.
 _MARGIN = 4.0
 
 
@@ -49,7 +49,7 @@ def _masked_sparse_map(
     who: str,
     k: int | None,
 ) -> Tensor:
-    attend = attendable(scores, mask, dim, who=who)  # like scores
+    masked = masked_keys(scores, mask, dim, who=who)  # broadcasts to scores, or None
     if k is None:
         k = _partial_sort_k(scores.shape[dim], who)
     elif isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -57,17 +57,16 @@ def _masked_sparse_map(
             f"{who}: k (how many top scores to sort first) must be an integer >= 1 or None, "
             f"got {k!r}; it changes speed, never the result."
         )
-    if attend.all():  # nothing masked: the package as it is
+    if masked is None:  # nothing masked: the package as it is
         return project(scores, dim=dim, k=k)
-    floor = scores.detach().min()
-    if torch.isinf(floor):  # −inf scores count as masked: the smallest attendable one instead
-        floor = scores.detach().masked_fill(~attend, float("inf")).min()
-        if torch.isinf(floor):  # nothing attendable anywhere: any finite value
-            floor = torch.zeros((), dtype=scores.dtype)
-    filled = scores.masked_fill(~attend, float(floor) - _MARGIN)
-    probs = project(filled, dim=dim, k=k)
+    floor = float(scores.detach().min())
+    if math.isinf(floor):  # −inf scores (masked): the smallest attendable score instead
+        floor = float(scores.detach().masked_fill(masked, float("inf")).min())
+        if math.isinf(floor):  # nothing attendable anywhere: any finite value
+            floor = 0.0
+    probs = project(scores.masked_fill(masked, floor - _MARGIN), dim=dim, k=k)
     # Masked keys are exactly 0 already; this also zeroes rows that had no attendable key.
-    return probs.masked_fill(~attend, 0.0)
+    return probs.masked_fill(masked, 0.0)
 
 
 def sparsemax(
