@@ -12,7 +12,10 @@ the keys masked (mask[:, None, None, :] from (B, n)):
                   noise
 Normalisers: softmax, sparsemax, entmax15, rela, topk(k=8), topk(div=4) (all attnkit, masked),
 and the `entmax` package's sparsemax / entmax15 called directly on the same scores, unmasked
-(the package has no mask argument), as the baseline for attnkit's masked wrappers.
+(the package has no mask argument), as the baseline for attnkit's masked maps. On CPU attnkit's
+sparsemax, entmax15 and top-k run fused numba kernels (attnkit/normalizers/_sparse_kernel.py,
+_topk_kernel.py); the first call compiles them (cached on disk afterwards), which the warm-up
+absorbs.
 
 Timing: every row runs once at n = 16 first (warm-up); then, per n, one warm-up call of every
 row and --repeats rounds in which every row runs once in turn (interleaved, so load on a shared

@@ -500,27 +500,51 @@ def test_cpu_equals_cuda(name):
 # --- the fast paths: partial sorting for sparsemax/entmax, the fused CPU kernel for top-k ------
 
 
-@pytest.mark.parametrize("scale", [0.05, 2.0])  # supports far above / below the first k sorted
-def test_partial_sort_equals_closed_forms_on_long_rows(scale):
+@pytest.mark.parametrize("scale", [0.05, 2.0])  # supports far above / below the kernel buffer
+def test_long_rows_equal_closed_forms_on_both_paths(scale):
+    from attnkit.normalizers.sparsemax import package_sparse_map
+
     z = _scores(12, 200, seed=31) * scale
     mask = _random_mask(12, 200, seed=32, p=0.8)
     mask[0] = False  # a row with no key
     z[1, :5] = float("-inf")  # −inf scores count as masked
     attend = mask & ~torch.isinf(z)
-    for row in range(1, 12):
-        keys = attend[row]
-        expected = torch.zeros(200, dtype=z.dtype)
-        expected[keys] = sparsemax_closed_form(z[row, keys][None])[0]
-        torch.testing.assert_close(sparsemax(z, mask=mask)[row], expected)
-        expected[keys] = entmax15_bisection(z[row, keys][None])[0]
-        torch.testing.assert_close(entmax15(z, mask=mask)[row], expected)
-    assert torch.equal(sparsemax(z, mask=mask)[0], torch.zeros(200, dtype=z.dtype))
-    # k changes speed only: every k gives the full sort's result.
-    for k in (1, 5, 64, 500):
-        torch.testing.assert_close(sparsemax(z, mask=mask, k=k), sparsemax(z, mask=mask))
-        torch.testing.assert_close(entmax15(z, mask=mask, k=k), entmax15(z, mask=mask))
+    fused = {"sparsemax": sparsemax(z, mask=mask), "entmax15": entmax15(z, mask=mask)}
+    oracle = {"sparsemax": sparsemax_closed_form, "entmax15": entmax15_bisection}
+    for name, project in [
+        ("sparsemax", entmax_package.sparsemax),
+        ("entmax15", entmax_package.entmax15),
+    ]:
+        expected = torch.zeros_like(z)
+        for row in range(1, 12):
+            expected[row, attend[row]] = oracle[name](z[row, attend[row]][None])[0]
+        torch.testing.assert_close(fused[name], expected)
+        # The package path (GPU, half precision) with every partial-sort size k.
+        for k in (1, 5, 64, 500, None):
+            torch.testing.assert_close(package_sparse_map(project, z, ~attend, -1, k), expected)
     with pytest.raises(ValueError, match="k .*integer >= 1"):
         sparsemax(z, k=0)
+
+
+@pytest.mark.parametrize("name", ["sparsemax", "entmax15"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_kernel_equals_package_path_values_and_gradients(name, dtype):
+    from attnkit.normalizers.sparsemax import package_sparse_map
+
+    project = {"sparsemax": entmax_package.sparsemax, "entmax15": entmax_package.entmax15}[name]
+    z = _scores(3, 5, 40, 70, seed=39, dtype=dtype) * 0.3  # supports of all sizes
+    mask = _random_mask(3, 1, 1, 70, seed=40, p=0.7)
+    mask[1] = False
+    weights = torch.randn(3, 5, 40, 70, generator=torch.Generator().manual_seed(41), dtype=dtype)
+    leaf_a, leaf_b = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    fused = FUNCTIONS[name](leaf_a, dim=-1, mask=mask)
+    package = package_sparse_map(project, leaf_b, ~mask, -1, None)
+    tolerance = {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {}
+    torch.testing.assert_close(fused, package, **tolerance)
+    (fused * weights).sum().backward()
+    (package * weights).sum().backward()
+    torch.testing.assert_close(leaf_a.grad, leaf_b.grad, **tolerance)
+    assert fused.dtype == dtype
 
 
 def _topk_by_sorting(z: Tensor, attend: Tensor, keep: Tensor) -> Tensor:
@@ -543,6 +567,8 @@ def _topk_by_sorting(z: Tensor, attend: Tensor, keep: Tensor) -> Tensor:
 def test_fused_topk_equals_sorting_on_long_rows(kw, dtype):
     z = _scores(40, 90, seed=33, dtype=dtype)
     z[:5] = z[:5].round()  # ties at the threshold
+    z[7] = 1.5  # all equal
+    z[8, 3] = 1e4  # one outlier: the other keys share one value bucket
     mask = _random_mask(40, 90, seed=34, p=0.7)
     mask[6] = False
     attend = mask.clone()

@@ -111,19 +111,6 @@ def rollout_case(**options) -> Callable[[], list[Pair]]:
     return run
 
 
-def flow_case(**options) -> Callable[[], list[Pair]]:
-    def run() -> list[Pair]:
-        weights, mask, alone = attention_batch(seed=1)
-        out = flow(weights, mask=mask, **options)  # (B, T, T)
-        pairs = []
-        for b, real in enumerate(mask):
-            block, padding = square(out[b], real)
-            pairs.append(Pair(f"example {b}", block, flow(alone[b], **options)[0], padding))
-        return pairs
-
-    return run
-
-
 def flow_rows_case() -> list[Pair]:
     """Source rows name padded positions; on each example alone they shift by its offset."""
     weights, mask, alone = attention_batch(seed=2)
@@ -137,10 +124,12 @@ def flow_rows_case() -> list[Pair]:
     return pairs
 
 
-def per_head_case(method, **options) -> Callable[[], list[Pair]]:
+def per_example_case(method, seed: int = 3, **options) -> Callable[[], list[Pair]]:
+    """A method whose output is (B, ...): flow, or the per-head maps (B, H, rows, T)."""
+
     def run() -> list[Pair]:
-        weights, mask, alone = attention_batch(seed=3)
-        out = method(weights, mask=mask, **options)  # (B, H, rows, T)
+        weights, mask, alone = attention_batch(seed=seed)
+        out = method(weights, mask=mask, **options)
         pairs = []
         for b, real in enumerate(mask):
             block, padding = square(out[b], real)
@@ -543,20 +532,24 @@ CASES = [
     ),
     pytest.param(Case(rollout_case(start_layer=1, residual=0.0)), id="rollout-start-layer"),
     pytest.param(Case(rollout_case(renormalize=False)), id="rollout-no-renormalize"),
-    pytest.param(Case(flow_case()), id="flow-left-padding"),
-    pytest.param(Case(flow_case(layer=1, head_fusion="max")), id="flow-layer1-max"),
-    pytest.param(Case(flow_case(normalize=False, residual=0.3)), id="flow-unnormalized"),
+    pytest.param(Case(per_example_case(flow, seed=1)), id="flow-left-padding"),
+    pytest.param(
+        Case(per_example_case(flow, seed=1, layer=1, head_fusion="max")), id="flow-layer1-max"
+    ),
+    pytest.param(
+        Case(per_example_case(flow, seed=1, normalize=False, residual=0.3)), id="flow-unnormalized"
+    ),
     pytest.param(Case(flow_rows_case), id="flow-rows"),
     pytest.param(
-        Case(per_head_case(rollout_per_head, layer=1, discard_ratio=0.3)), id="rollout-per-head"
+        Case(per_example_case(rollout_per_head, layer=1, discard_ratio=0.3)), id="rollout-per-head"
     ),
     pytest.param(
-        Case(per_head_case(rollout_per_head, head_fusion="max", start_layer=1)),
+        Case(per_example_case(rollout_per_head, head_fusion="max", start_layer=1)),
         id="rollout-per-head-start",
     ),
-    pytest.param(Case(per_head_case(flow_per_head, layer=1)), id="flow-per-head"),
+    pytest.param(Case(per_example_case(flow_per_head, layer=1)), id="flow-per-head"),
     pytest.param(
-        Case(per_head_case(flow_per_head, normalize=False, head_fusion="min")),
+        Case(per_example_case(flow_per_head, normalize=False, head_fusion="min")),
         id="flow-per-head-unnormalized",
     ),
     # normalisers: a (B, 1, 1, S) padding mask, on their own and inside attention

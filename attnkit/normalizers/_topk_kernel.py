@@ -7,7 +7,8 @@ the row once: fewer passes and far fewer exponentials than softmax itself.
 
 Selection of the threshold t (the k-th largest attendable score):
     k ≤ SMALL_K   a sorted buffer of the k largest seen so far (one pass, k compares at most)
-    larger k      the attendable scores copied out and quickselected in place (O(n) expected)
+    larger k      the values bucketed by size in one pass, then the one bucket that holds the
+                  k-th largest quickselected (two passes over the row, O(n))
 
 Rows are independent; big inputs run them in parallel (numba prange), small ones (a decoding
 step) serially, where thread start-up would cost more than the work. The backward pass is
@@ -21,9 +22,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-SMALL_K = 32  # up to here a sorted insertion buffer beats copying the row and selecting
+SMALL_K = 16  # up to here a sorted insertion buffer beats copying the row and selecting
 PARALLEL_MIN_SCORES = 1 << 16  # fewer scores than this: run rows serially
 CHUNK_ROWS = 64  # rows per parallel task
+BUCKETS = 64  # value buckets for selecting a large k
 
 
 @njit(cache=True, inline="always")
@@ -72,8 +74,38 @@ def _select_largest(values, count: int, keep: int):
     return values[target]
 
 
+@njit(cache=True)
+def _bucket_select(row, attend, keep: int, count: int, low: float, high: float, scratch, counts):
+    """The keep-th largest attendable value of `row` in two passes, without sorting the row.
+
+    Pass 1 spreads the values over BUCKETS equal-width buckets between `low` and `high` and
+    counts them; the bucket holding the keep-th largest follows from the counts, top down.
+    Pass 2 copies that bucket's values (about count / BUCKETS of them) into `scratch`, where a
+    quickselect finishes the job.
+    """
+    if high == low:  # every attendable value is the same
+        return high
+    buckets = counts.shape[0]
+    scale = buckets / (high - low)
+    counts[:] = 0
+    for j in range(row.shape[0]):
+        if attend[j]:
+            counts[min(int((row[j] - low) * scale), buckets - 1)] += 1
+    above = 0  # values in buckets above the current one
+    bucket = buckets - 1
+    while above + counts[bucket] < keep:
+        above += counts[bucket]
+        bucket -= 1
+    kept = 0
+    for j in range(row.shape[0]):
+        if attend[j] and min(int((row[j] - low) * scale), buckets - 1) == bucket:
+            scratch[kept] = row[j]
+            kept += 1
+    return _select_largest(scratch, kept, keep - above)
+
+
 @njit(cache=True, inline="always")
-def _row(row, attend, out, k: int, div: float, min_k: int, buffer, scratch) -> None:
+def _row(row, attend, out, k: int, div: float, min_k: int, buffer, scratch, counts) -> None:
     n = row.shape[0]
     if div > 0.0:  # k = ceil(n_keys / div): count the attendable keys first
         n_keys = 0
@@ -94,19 +126,19 @@ def _row(row, attend, out, k: int, div: float, min_k: int, buffer, scratch) -> N
             return
         peak, threshold = buffer[0], buffer[filled - 1]
     else:
-        # Copy the attendable scores out; quickselect finds the keep-th largest in O(n).
+        # Bucket the attendable scores by value, then select within one bucket: O(n).
         count = 0
-        peak = -np.inf
+        peak, low = -np.inf, np.inf
         for j in range(n):
             if attend[j]:
-                scratch[count] = row[j]
                 count += 1
                 peak = max(peak, row[j])
+                low = min(low, row[j])
         if count == 0:
             out[:] = 0.0
             return
         keep = min(keep, count)  # a fixed k above the row's number of keys keeps them all
-        threshold = _select_largest(scratch, count, keep)
+        threshold = _bucket_select(row, attend, keep, count, low, peak, scratch, counts)
     total = 0.0
     for j in range(n):
         value = row[j]
@@ -129,16 +161,18 @@ def _rows_parallel(scores, attend, out, k, div, min_k):
     for c in prange(chunks):
         buffer = np.empty(SMALL_K, dtype=scores.dtype)
         scratch = np.empty(n, dtype=scores.dtype)
+        counts = np.empty(BUCKETS, dtype=np.int64)
         for r in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
-            _row(scores[r], attend[r], out[r], k, div, min_k, buffer, scratch)
+            _row(scores[r], attend[r], out[r], k, div, min_k, buffer, scratch, counts)
 
 
 @njit(cache=True)
 def _rows_serial(scores, attend, out, k, div, min_k):
     buffer = np.empty(SMALL_K, dtype=scores.dtype)
     scratch = np.empty(scores.shape[1], dtype=scores.dtype)
+    counts = np.empty(BUCKETS, dtype=np.int64)
     for r in range(scores.shape[0]):
-        _row(scores[r], attend[r], out[r], k, div, min_k, buffer, scratch)
+        _row(scores[r], attend[r], out[r], k, div, min_k, buffer, scratch, counts)
 
 
 def topk_softmax_rows(
