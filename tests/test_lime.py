@@ -25,13 +25,7 @@ from attnkit.importance.lime import (
 from attnkit.models.lopardo import LopardoClassifier, LopardoConfig
 from attnkit.models.vocab import CLS_ID, PAD_ID, UNK_ID
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class BagOfWords(nn.Module):

@@ -19,13 +19,7 @@ from attnkit.models.lopardo import (
 from attnkit.models.vocab import CLS_ID, PAD_ID, UNK_ID, Vocab
 from attnkit.train import TrainConfig, accuracy, cross_entropy_loss, fit, set_seed
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_model(

@@ -28,12 +28,7 @@ from attnkit.train import TrainResult
 WORDS = [f"w{i}" for i in range(30)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_trained(seed: int = 0, max_len: int = 24) -> LopardoModel:

@@ -27,14 +27,7 @@ from attnkit.train import (
     set_seed,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: for models this tiny, thread hand-off costs more than the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 FAST = TrainConfig(epochs=4, batch_size=16, lr=0.05, seed=0)
