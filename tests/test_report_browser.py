@@ -231,3 +231,17 @@ def test_notebook_page(browser, report_dir, screenshots):
     page.wait_for_load_state("load")
     assert page.url.endswith("/index.html")
     page.close()
+
+
+def test_every_notebook_page_loads_cleanly(browser, report_dir):
+    """Every page of the report: no failed load or console error, contents, captioned images."""
+    pages = sorted(p for p in report_dir.glob("*.html") if p.name != "index.html")
+    assert pages
+    for path in pages:
+        page, problems = open_page(browser, path)
+        assert problems == [], f"{path.name}: {problems}"
+        assert page.locator("nav.attnkit-toc a").count() >= 2, path.name
+        images = page.locator("main img").count()
+        assert page.locator("figure.attnkit-figure figcaption").count() == images, path.name
+        assert page.locator("script").count() == 0, path.name
+        page.close()
