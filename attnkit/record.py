@@ -51,11 +51,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _format(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A recorded value as the notebook and the report print it: floats to 3 digits, lists
+    joined with commas, None as a dash."""
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, list):
-        return ", ".join(_format(v) for v in value)
+        return ", ".join(format_value(v) for v in value)
     return "—" if value is None else str(value)
 
 
@@ -128,14 +130,12 @@ def claim(
     row = (
         f'<div class="attnkit-claim" style="border-left:4px solid {colour};padding:4px 8px;'
         f'margin:4px 0"><b>{html.escape(id)}</b>: {html.escape(text)}<br>'
-        f"paper: {html.escape(_format(record['paper_value']))} · ours: "
-        f"{html.escape(_format(record['ours']))} · "
+        f"paper: {html.escape(format_value(record['paper_value']))} · ours: "
+        f"{html.escape(format_value(record['ours']))} · "
         f'<b style="color:{colour}">{verdict}</b> '
         f"<small>(rule: {html.escape(rule)}; source: {html.escape(source)})</small></div>"
     )
-    plain = (
-        f"[{verdict}] {id}: paper {_format(record['paper_value'])}, ours {_format(record['ours'])}"
-    )
+    plain = f"[{verdict}] {id}: paper {format_value(record['paper_value'])}, ours {format_value(record['ours'])}"
     _display({CLAIM_MIME: record, "text/html": row, "text/plain": plain})
     return record
 

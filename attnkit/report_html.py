@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 
+from attnkit.record import format_value
+
 if TYPE_CHECKING:
     from attnkit.report import NotebookResult
 
@@ -111,14 +113,6 @@ def table_of_contents(body: str) -> str:
     if len(entries) < 2:
         return ""
     return '<nav class="attnkit-toc"><b>Contents</b><ul>' + "".join(entries) + "</ul></nav>"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, list):
-        return ", ".join(_fmt(v) for v in value)
-    return "—" if value is None else str(value)
 
 
 _STYLE = """
@@ -272,8 +266,8 @@ def _scorecard(rows: list[dict[str, Any]]) -> str:
         for c in claims:
             parts.append(
                 f"<tr><td><b>{html.escape(c['id'])}</b><br>{html.escape(c['claim'])}</td>"
-                f"<td>{html.escape(_fmt(c['paper_value']))}</td>"
-                f"<td>{html.escape(_fmt(c['ours']))}</td><td>{_verdict(c['holds'])}</td>"
+                f"<td>{html.escape(format_value(c['paper_value']))}</td>"
+                f"<td>{html.escape(format_value(c['ours']))}</td><td>{_verdict(c['holds'])}</td>"
                 f"<td>{html.escape(c['rule'])}</td><td>{html.escape(c['source'])}</td></tr>"
             )
         parts.append("</table>")
