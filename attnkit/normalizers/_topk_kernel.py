@@ -74,13 +74,18 @@ def _select_largest(values, count: int, keep: int):
     return values[target]
 
 
+@njit(cache=True, inline="always")
+def _bucket_of(value, low: float, scale: float, buckets: int) -> int:
+    return min(int((value - low) * scale), buckets - 1)
+
+
 @njit(cache=True)
-def _bucket_select(row, attend, keep: int, count: int, low: float, high: float, scratch, counts):
+def _bucket_select(row, attend, keep: int, low: float, high: float, scratch, counts):
     """The keep-th largest attendable value of `row` in two passes, without sorting the row.
 
     Pass 1 spreads the values over BUCKETS equal-width buckets between `low` and `high` and
     counts them; the bucket holding the keep-th largest follows from the counts, top down.
-    Pass 2 copies that bucket's values (about count / BUCKETS of them) into `scratch`, where a
+    Pass 2 copies that bucket's values (about 1 / BUCKETS of the row) into `scratch`, where a
     quickselect finishes the job.
     """
     if high == low:  # every attendable value is the same
@@ -90,7 +95,7 @@ def _bucket_select(row, attend, keep: int, count: int, low: float, high: float, 
     counts[:] = 0
     for j in range(row.shape[0]):
         if attend[j]:
-            counts[min(int((row[j] - low) * scale), buckets - 1)] += 1
+            counts[_bucket_of(row[j], low, scale, buckets)] += 1
     above = 0  # values in buckets above the current one
     bucket = buckets - 1
     while above + counts[bucket] < keep:
@@ -98,7 +103,7 @@ def _bucket_select(row, attend, keep: int, count: int, low: float, high: float, 
         bucket -= 1
     kept = 0
     for j in range(row.shape[0]):
-        if attend[j] and min(int((row[j] - low) * scale), buckets - 1) == bucket:
+        if attend[j] and _bucket_of(row[j], low, scale, buckets) == bucket:
             scratch[kept] = row[j]
             kept += 1
     return _select_largest(scratch, kept, keep - above)
@@ -138,7 +143,7 @@ def _row(row, attend, out, k: int, div: float, min_k: int, buffer, scratch, coun
             out[:] = 0.0
             return
         keep = min(keep, count)  # a fixed k above the row's number of keys keeps them all
-        threshold = _bucket_select(row, attend, keep, count, low, peak, scratch, counts)
+        threshold = _bucket_select(row, attend, keep, low, peak, scratch, counts)
     total = 0.0
     for j in range(n):
         value = row[j]

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.normalizers._checks import masked_keys
+from attnkit.normalizers._rows import map_rows
 
 # Masked keys are given a finite score far enough below every row's support that they never
 # enter it: the sparsemax threshold is τ ≥ max − 1 and the 1.5-entmax one (on z/2) τ ≥ max/2 − 1,
@@ -101,14 +102,8 @@ class _FusedSparseMap(torch.autograd.Function):
         from attnkit.normalizers._sparse_kernel import ENTMAX15, SPARSEMAX, sparse_map_rows
 
         which = SPARSEMAX if who == "sparsemax" else ENTMAX15
-        rows = scores.detach().movedim(dim, -1).contiguous()  # (..., n): a view for dim=-1
-        n = rows.shape[-1]
-        if masked is None:
-            keys = torch.ones(rows.shape, dtype=torch.bool)
-        else:
-            keys = (~masked).expand(scores.shape).movedim(dim, -1).contiguous()
-        probs = sparse_map_rows(rows.reshape(-1, n).numpy(), keys.reshape(-1, n).numpy(), which)
-        probs = torch.from_numpy(probs).reshape(rows.shape).movedim(-1, dim)
+        attend = None if masked is None else ~masked
+        probs = map_rows(lambda rows, keys: sparse_map_rows(rows, keys, which), scores, attend, dim)
         ctx.save_for_backward(probs)
         ctx.dim, ctx.sparsemax = dim, which == SPARSEMAX
         return probs
@@ -134,7 +129,8 @@ def sparsemax(
     """sparsemax(z) = argmin_{p ∈ Δ} ‖p − z‖² (Martins & Astudillo 2016), over attendable keys.
 
     The Euclidean projection onto the simplex Δ = {p ≥ 0, Σ p = 1}: p_i = [z_i − τ]₊ with τ such
-    that Σ p_i = 1, so keys scoring below τ get exactly 0. Computed by `entmax.sparsemax`.
+    that Σ p_i = 1, so keys scoring below τ get exactly 0. Computed by the fused kernel on CPU
+    (float32/64), else by `entmax.sparsemax`.
 
     Args:
         scores: attention scores z, e.g. `(B, H, T, S)`.
@@ -156,8 +152,8 @@ def entmax15(
     """1.5-entmax(z) = argmax_{p ∈ Δ} ⟨p, z⟩ + H^T_α(p), α = 1.5 (Peters et al. 2019).
 
     H^T_α is the Tsallis α-entropy; α = 1 gives softmax, α = 2 sparsemax. The solution is
-    p_i = [z_i / 2 − τ]₊², sparse but smoother than sparsemax. Computed by `entmax.entmax15`
-    (exact, sort-based).
+    p_i = [z_i / 2 − τ]₊², sparse but smoother than sparsemax. Computed by the fused kernel on CPU
+    (float32/64), else by `entmax.entmax15` (both exact, sort-based).
 
     Args:
         scores: attention scores z, e.g. `(B, H, T, S)`.

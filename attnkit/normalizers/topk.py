@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from attnkit.normalizers._checks import attendable
+from attnkit.normalizers._rows import map_rows
 from attnkit.normalizers.softmax import masked_softmax
 
 # The paper's recommended k (used for IWSLT14 De-En), the default when neither k nor div is given.
@@ -121,14 +122,9 @@ class _FusedTopK(torch.autograd.Function):
     def forward(ctx, scores, attend, dim, k, div, min_k):
         from attnkit.normalizers._topk_kernel import topk_softmax_rows
 
-        # Rows along the last axis, contiguous: a view for the usual dim=-1 layout.
-        rows = scores.detach().movedim(dim, -1).contiguous()  # (..., n)
-        keys = attend.movedim(dim, -1).contiguous()
-        n = rows.shape[-1]
-        probs = topk_softmax_rows(
-            rows.reshape(-1, n).numpy(), keys.reshape(-1, n).numpy(), k, div, min_k
+        probs = map_rows(
+            lambda rows, keys: topk_softmax_rows(rows, keys, k, div, min_k), scores, attend, dim
         )
-        probs = torch.from_numpy(probs).reshape(rows.shape).movedim(-1, dim)
         ctx.save_for_backward(probs)
         ctx.dim = dim
         return probs
