@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
-from nbformat.v4 import new_code_cell, new_notebook
+from conftest import write_notebook
 from torch import Tensor, nn
 
 from attnkit import cli, metrics
@@ -527,20 +526,6 @@ def kendall_exact_with_ties(env: Env) -> Setup:
 
 
 # --------------------------------------------------------------------------- the report runner
-
-PARAMETERS = (
-    'profile = "quick"\nseed = 0\ndata_dir = None\ndevice = "cpu"\nout_dir = "x"\n'
-    "require_data = False"
-)
-
-
-def write_notebook(folder: Path, name: str, *, parameters: bool = True) -> Path:
-    cells = [new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})] if parameters else []
-    notebook = new_notebook(cells=[*cells, new_code_cell("x = 1")])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, folder / f"{name}.ipynb")
-    return folder / f"{name}.ipynb"
 
 
 def previous_report(env: Env) -> Path:

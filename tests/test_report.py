@@ -2,35 +2,13 @@
 
 import json
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from conftest import write_notebook
 
 from attnkit import cli, report
 from attnkit.record import ClaimError, claim
 from attnkit.report import NotebookResult, ReportError, run_report
-
-PARAMETERS = 'profile = "quick"\nseed = 0\ndata_dir = None\ndevice = "cpu"\nout_dir = "x"\nrequire_data = False'
-
-
-def write_notebook(folder: Path, name: str, body: list[str], *, parameters: bool = True) -> Path:
-    cells = [new_markdown_cell(f"# {name}")]
-    if parameters:
-        cells.append(new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}))
-    cells += [new_code_cell(source) for source in body]
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.metadata["attnkit"] = {"paper": f"Paper of {name}", "title": name}
-    path = folder / f"{name}.ipynb"
-    nbformat.write(notebook, path)
-    return path
-
 
 GOOD = [
     "import attnkit\nfrom pathlib import Path\nimport matplotlib\nmatplotlib.use('Agg')\n"

@@ -17,9 +17,9 @@ import os
 import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from conftest import write_notebook
+from nbformat.v4 import new_markdown_cell
 
 from attnkit.report import run_report
 
@@ -81,21 +81,8 @@ def report_dir(tmp_path_factory) -> Path:
     if (SMOKE_REPORT / "index.html").is_file():
         return SMOKE_REPORT
     root = tmp_path_factory.mktemp("browser-report")
-    cells = [new_markdown_cell("# Fixture notebook")]
-    cells.append(
-        new_code_cell(
-            'profile = "quick"\nseed = 0\ndata_dir = None\ndevice = "cpu"\nout_dir = "x"\n'
-            "require_data = False",
-            metadata={"tags": ["parameters"]},
-        )
-    )
-    for source in FIXTURE_CELLS:
-        cells.append(new_markdown_cell(source) if source.startswith("#") else new_code_cell(source))
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    notebook.metadata["attnkit"] = {"title": "Fixture", "paper": "Fixture <em>paper</em>"}
-    (root / "notebooks").mkdir()
-    nbformat.write(notebook, root / "notebooks" / "fixture.ipynb")
+    cells = [new_markdown_cell(c) if c.startswith("#") else c for c in FIXTURE_CELLS]
+    write_notebook(root / "notebooks", "fixture", cells, paper="Fixture <em>paper</em>")
     results = run_report(
         "smoke", out=root / "report", notebooks_dir=root / "notebooks", progress=False
     )
