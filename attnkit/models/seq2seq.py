@@ -169,19 +169,18 @@ def _ffn(d_model: int, d_ff: int, dropout: float) -> nn.Sequential:
     )
 
 
+def _attention(c: Seq2SeqConfig, normalizer: str) -> MultiHeadAttention:
+    return MultiHeadAttention(
+        c.d_model, c.n_head, normalizer, c.normalizer_kwargs, c.attn_dropout, c.rela_gated
+    )
+
+
 class EncoderLayer(nn.Module):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         c = config
         self.ln_attn, self.ln_ffn = nn.LayerNorm(c.d_model), nn.LayerNorm(c.d_model)
-        self.self_attn = MultiHeadAttention(
-            c.d_model,
-            c.n_head,
-            c.self_normalizer,
-            c.normalizer_kwargs,
-            c.attn_dropout,
-            c.rela_gated,
-        )
+        self.self_attn = _attention(c, c.self_normalizer)
         self.ffn = _ffn(c.d_model, c.d_ff, c.dropout)
         self.drop = nn.Dropout(c.dropout)
 
@@ -197,22 +196,8 @@ class DecoderLayer(nn.Module):
         super().__init__()
         c = config
         self.ln_self, self.ln_cross, self.ln_ffn = (nn.LayerNorm(c.d_model) for _ in range(3))
-        self.self_attn = MultiHeadAttention(
-            c.d_model,
-            c.n_head,
-            c.self_normalizer,
-            c.normalizer_kwargs,
-            c.attn_dropout,
-            c.rela_gated,
-        )
-        self.cross_attn = MultiHeadAttention(
-            c.d_model,
-            c.n_head,
-            c.cross_normalizer,
-            c.normalizer_kwargs,
-            c.attn_dropout,
-            c.rela_gated,
-        )
+        self.self_attn = _attention(c, c.self_normalizer)
+        self.cross_attn = _attention(c, c.cross_normalizer)
         self.ffn = _ffn(c.d_model, c.d_ff, c.dropout)
         self.drop = nn.Dropout(c.dropout)
 
