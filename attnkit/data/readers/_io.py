@@ -33,6 +33,24 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
+def read_line_aligned(text_path: Path, gold_path: Path) -> tuple[list[str], list[str]]:
+    """The lines of a text file and of its line-aligned gold file (line i annotates line i).
+
+    Raises:
+        DatasetFormatError: the two files have different numbers of lines (names the gold file
+            and the first line that has no partner).
+    """
+    texts, golds = read_lines(text_path), read_lines(gold_path)
+    if len(texts) != len(golds):
+        raise DatasetFormatError(
+            gold_path,
+            min(len(texts), len(golds)) + 1,
+            f"as many lines as {text_path.name} ({len(texts)})",
+            f"{len(golds)} lines",
+        )
+    return texts, golds
+
+
 def _open_text(path: Path) -> IO[str]:
     """Open ``path`` for text reading, transparently decompressing ``*.gz``."""
     if path.suffix == ".gz":

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from attnkit.data.errors import DataQualityWarning, DatasetFormatError
 from attnkit.data.paths import require_files
-from attnkit.data.readers._io import read_lines
+from attnkit.data.readers._io import read_line_aligned
 from attnkit.data.splits import partition_indices
 from attnkit.data.types import AGREEMENT_LABEL_NAMES, AgreementExample, TextDataset
 
@@ -150,14 +150,7 @@ def read_linzen_agreement(
     text_path, gold_path = require_files(
         "agreement", data_dir, [LINZEN_TEXT, LINZEN_GOLD], AGREEMENT_FETCH_NAME
     )
-    sentences, golds = read_lines(text_path), read_lines(gold_path)
-    if len(sentences) != len(golds):
-        raise DatasetFormatError(
-            gold_path,
-            min(len(sentences), len(golds)) + 1,
-            f"as many lines as {text_path.name} ({len(sentences)})",
-            f"{len(golds)} lines",
-        )
+    sentences, golds = read_line_aligned(text_path, gold_path)
     examples: list[AgreementExample] = []
     skipped: list[tuple[int, str]] = []
     undecidable = 0

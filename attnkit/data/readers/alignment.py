@@ -17,7 +17,7 @@ from pathlib import Path
 
 from attnkit.data.errors import DatasetFormatError
 from attnkit.data.paths import require_files
-from attnkit.data.readers._io import read_lines
+from attnkit.data.readers._io import read_line_aligned
 from attnkit.data.types import AlignmentDataset, AlignmentExample, Link
 
 ALIGNMENT_PAIRS = ("enfr", "roen", "jaen", "zhen")
@@ -84,14 +84,7 @@ def read_alignment(data_dir: str | Path | None, pair: str) -> AlignmentDataset:
     text_path, gold_path = require_files(
         f"alignment_{pair}", data_dir, alignment_relative_paths(pair), ALIGNMENT_FETCH_NAME
     )
-    pairs, golds = read_lines(text_path), read_lines(gold_path)
-    if len(pairs) != len(golds):
-        raise DatasetFormatError(
-            gold_path,
-            min(len(pairs), len(golds)) + 1,
-            f"as many lines as {text_path.name} ({len(pairs)})",
-            f"{len(golds)} lines",
-        )
+    pairs, golds = read_line_aligned(text_path, gold_path)
     examples: list[AlignmentExample] = []
     for line_number, (pair_line, gold_line) in enumerate(zip(pairs, golds, strict=True), start=1):
         src, tgt = _parse_pair(text_path, line_number, pair_line)
