@@ -8,6 +8,7 @@ All text that comes from notebooks or data is HTML-escaped.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ def render_notebook_html(notebook: nbformat.NotebookNode, title: str) -> str:
 
 def number_figures(body: str) -> str:
     """Prefix each figure caption with "Figure N." in page order."""
-    counter = iter(range(1, body.count("<figcaption>") + 1))
+    counter = itertools.count(1)
     return re.sub("<figcaption>", lambda _: f"<figcaption><b>Figure {next(counter)}.</b> ", body)
 
 
