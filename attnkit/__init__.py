@@ -46,6 +46,14 @@ _EXPORTS = {
     "adversarial_attention": "attnkit.adversarial",
     "permutation_scores": "attnkit.adversarial",
     "train_consistent_adversary": "attnkit.adversarial",
+    "gae": "attnkit.relevance",
+    "grad_rollout": "attnkit.relevance",
+    "attention_norm": "attnkit.relevance",
+    "globenc": "attnkit.relevance",
+    "alti": "attnkit.relevance",
+    "value_zeroing": "attnkit.relevance",
+    "contribution_rollout": "attnkit.relevance",
+    "RelevanceInputError": "attnkit.relevance",
 }
 
 __all__ = sorted(_EXPORTS)
