@@ -54,6 +54,11 @@ _EXPORTS = {
     "value_zeroing": "attnkit.relevance",
     "contribution_rollout": "attnkit.relevance",
     "RelevanceInputError": "attnkit.relevance",
+    "aopc": "attnkit.metrics_faithfulness",
+    "deletion_curve": "attnkit.metrics_faithfulness",
+    "insertion_curve": "attnkit.metrics_faithfulness",
+    "FaithfulnessInputError": "attnkit.metrics_faithfulness",
+    "correlation_table": "attnkit.metrics_correlation",
 }
 
 __all__ = sorted(_EXPORTS)
