@@ -9,16 +9,19 @@ Self-attention has T == S. A padding mask is `(B, T)` with 1 (or True) for a rea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from attnkit.errors import AttnkitError
+
 KINDS = ("self", "decoder_self", "cross")  # Attentions.kind
 
 
-class AttentionInputError(ValueError):
+class AttentionInputError(AttnkitError):
     """Attention weights or a mask that a method cannot work with; the message says how to fix it."""
 
 
@@ -121,6 +124,11 @@ class Attentions:
         tokens: per example, the token strings (padding included) when known.
         kind: "self", "decoder_self" or "cross".
         key_mask: `(B, S)` bool, only when keys differ from queries (cross-attention).
+        extra: what the capture knows besides (hooked module names, a wrapped model's name,
+            cross-attention of a decoder); kept by slicing and `.to()`.
+
+    `capture(..., grad=True)` also keeps `graph_layers`, the per-layer tensors the model used,
+    for `gradient(output)`; slicing, `.to()` or rebuilding drops them.
     """
 
     weights: Tensor
@@ -157,8 +165,29 @@ class Attentions:
     def __len__(self) -> int:
         return self.weights.shape[1]
 
+    def __repr__(self) -> str:
+        L, B, H, T, S = self.weights.shape
+        lengths = self.mask.sum(1).tolist()
+        shown = ", ".join(map(str, lengths[:8])) + (", ..." if B > 8 else "")
+        parts = [
+            f"kind={self.kind!r}",
+            f"layers={L}, batch={B}, heads={H}, queries={T}" + (f", keys={S}" if S != T else ""),
+            f"real tokens=[{shown}]",
+            f"dtype={str(self.weights.dtype).replace('torch.', '')}",
+            f"device={self.weights.device}",
+        ]
+        if self.weights.requires_grad:
+            parts.append("requires_grad=True")
+        if self.tokens is not None:
+            first = self.real_tokens(0) or []
+            preview = " ".join(first[:8]) + (" ..." if len(first) > 8 else "")
+            parts.append(f"tokens[0]={preview!r}")
+        if self.extra:
+            parts.append(f"extra={sorted(self.extra)}")
+        return f"Attentions({', '.join(parts)})"
+
     def __getitem__(self, index: int | slice) -> Attentions:
-        """Select examples of the batch (keeps the batch dimension)."""
+        """Select examples of the batch (keeps the batch dimension); `extra` is kept."""
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
         return Attentions(
@@ -167,6 +196,7 @@ class Attentions:
             tokens=self.tokens[index] if self.tokens is not None else None,
             kind=self.kind,
             key_mask=self.key_mask[index] if self.key_mask is not None else None,
+            extra=_map_extra(self.extra, lambda value: value[index]),
         )
 
     def real_tokens(self, example: int = 0) -> list[str] | None:
@@ -177,18 +207,62 @@ class Attentions:
         return [tok for tok, real in zip(self.tokens[example], keep, strict=False) if real]
 
     def to(self, device: str | torch.device) -> Attentions:
+        """The same attention on `device` (`extra` kept, nested `Attentions` moved too)."""
         return Attentions(
             self.weights.to(device),
             self.mask.to(device),
             self.tokens,
             self.kind,
             None if self.key_mask is None else self.key_mask.to(device),
+            extra=_map_extra(self.extra, lambda value: value.to(device)),
         )
 
+    def gradient(self, output: Tensor, grad_output: Tensor | None = None) -> Tensor:
+        """d output / d weights, `(L, B, H, T, S)`, for attention captured with `grad=True`.
+
+        `output` is a scalar (or give `grad_output` of its shape) computed by the same forward
+        pass. Needs the per-layer tensors the model itself used (`graph_layers`): Hugging Face
+        models, modules that return or store the weights they apply, and the SDPA route keep
+        them; `nn.MultiheadAttention` returns a reshaped copy, which is not in the graph.
+        """
+        layers = getattr(self, "graph_layers", None)
+        if layers is None:
+            raise AttentionInputError(
+                "gradient() needs the attention of capture(model, grad=True, ...) itself: "
+                "slicing, .to() or building Attentions by hand keeps no graph. Capture again "
+                "with grad=True and call gradient on the result."
+            )
+        grads = torch.autograd.grad(
+            output, layers, grad_outputs=grad_output, retain_graph=True, allow_unused=True
+        )
+        unused = [index for index, grad in enumerate(grads) if grad is None]
+        if unused:
+            raise AttentionInputError(
+                f"the output does not depend on the captured weights of layers {unused}: the "
+                "module returned a copy of the weights it used (nn.MultiheadAttention reshapes "
+                "them), or the output was computed without them. Rollout of the weights is still "
+                "differentiable w.r.t. the inputs and parameters."
+            )
+        return torch.stack(grads)  # (L, B, H, T, S)
+
     # bertviz exchanges attention as a tuple with one (B, H, T, S) tensor per layer.
-    def to_bertviz(self) -> tuple[Tensor, ...]:
-        """Per-layer tuple of `(B, H, T, S)` tensors, the format bertviz and HF models use."""
-        return tuple(layer for layer in self.weights)
+    def to_bertviz(self, example: int | None = None) -> tuple[Tensor, ...]:
+        """Per-layer tuple of `(B, H, T, S)` tensors, the format bertviz and HF models use.
+
+        `example=i` gives that example alone, `(1, H, n, m)` with its padding rows and columns
+        removed, so it lines up with `real_tokens(i)` (bertviz needs one label per position).
+        """
+        if example is None:
+            return tuple(layer for layer in self.weights)
+        if not -len(self) <= example < len(self):
+            raise AttentionInputError(
+                f"example={example} is out of range for a batch of {len(self)}; use "
+                f"0..{len(self) - 1}."
+            )
+        queries = self.mask[example]
+        keys = queries if self.key_mask is None else self.key_mask[example]
+        one = self.weights[:, example][:, :, queries][:, :, :, keys]  # (L, H, n, m)
+        return tuple(layer.unsqueeze(0) for layer in one)
 
     @classmethod
     def from_bertviz(
@@ -217,10 +291,83 @@ class Attentions:
         return cls(torch.stack(layers), mask=mask, tokens=tokens, kind=kind)
 
 
+def _map_extra(extra: dict, batched: Callable[[Any], Any]) -> dict:
+    """`extra` with `batched` applied to nested `Attentions` (other values are shared)."""
+    return {
+        name: batched(value) if isinstance(value, Attentions) else value
+        for name, value in extra.items()
+    }
+
+
+@dataclass
+class Seq2SeqAttentions:
+    """Attention of an encoder–decoder model for one batch.
+
+    Attributes:
+        encoder: encoder self-attention, weights `(L_enc, B, H, S, S)`, mask = encoder mask.
+        decoder: decoder (causal) self-attention, weights `(L_dec, B, H, T, T)`,
+            kind "decoder_self", mask = decoder mask.
+        cross: decoder-to-encoder attention, weights `(L_dec, B, H, T, S)`, kind "cross",
+            mask = decoder mask, key_mask = encoder mask.
+    """
+
+    encoder: Attentions
+    decoder: Attentions
+    cross: Attentions
+
+    def __len__(self) -> int:
+        return len(self.encoder)
+
+    def parts(self) -> list[Attentions]:
+        """[encoder, decoder, cross]."""
+        return [self.encoder, self.decoder, self.cross]
+
+    def __getitem__(self, index: int | slice) -> Seq2SeqAttentions:
+        """Select examples of the batch in all three parts."""
+        return Seq2SeqAttentions(self.encoder[index], self.decoder[index], self.cross[index])
+
+    def to(self, device: str | torch.device) -> Seq2SeqAttentions:
+        return Seq2SeqAttentions(
+            self.encoder.to(device), self.decoder.to(device), self.cross.to(device)
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Seq2SeqAttentions(\n  encoder={self.encoder!r},\n  decoder={self.decoder!r},\n"
+            f"  cross={self.cross!r})"
+        )
+
+    def to_bertviz(self, example: int | None = None) -> dict[str, tuple[Tensor, ...]]:
+        """Keyword arguments for `bertviz.model_view` / `head_view` (per-layer `(B, H, T, S)`
+        tuples); `example=i` trims that example's padding as `Attentions.to_bertviz` does."""
+        return {
+            "encoder_attention": self.encoder.to_bertviz(example),
+            "decoder_attention": self.decoder.to_bertviz(example),
+            "cross_attention": self.cross.to_bertviz(example),
+        }
+
+
 def as_weights_and_mask(
     attn: Attentions | Tensor, mask: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Accept an `Attentions` or a bare `(L, B, H, T, T)` tensor; return checked weights and mask."""
+    """Accept an `Attentions` or a bare `(L, B, H, T, T)` tensor; return checked weights and mask.
+
+    Propagation chains self-attention layers, so an encoder–decoder's `Seq2SeqAttentions` or
+    its cross-attention is refused with the part to pass instead.
+    """
+    if isinstance(attn, Seq2SeqAttentions):
+        raise AttentionInputError(
+            "rollout and flow chain one stack of self-attention layers, got Seq2SeqAttentions "
+            "(encoder, decoder and cross-attention). Pass attn.encoder for the source tokens or "
+            "attn.decoder for the target tokens; cross-attention (attn.cross) is not chained."
+        )
+    if isinstance(attn, Attentions) and attn.kind == "cross":
+        L, B, H, T, S = attn.weights.shape
+        raise AttentionInputError(
+            f"rollout and flow chain self-attention layers, got cross-attention ({T} target x "
+            f"{S} source positions). Pass the encoder's (attn.encoder) or the decoder's "
+            "(attn.decoder) self-attention of the Seq2SeqAttentions instead."
+        )
     if isinstance(attn, Attentions):
         if mask is not None:
             raise AttentionInputError(

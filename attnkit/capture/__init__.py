@@ -3,13 +3,20 @@
 `capture(model, **inputs)` runs one forward pass and returns `(L, B, H, T, S)` weights with the
 padding mask (and token strings when a tokenizer is passed).
 
-Two routes:
+Routes, picked in this order (`capture.api._run`):
 
 * Hugging Face models: the weights come from `output_attentions=True` with eager attention
   (switched on for the call when the model was loaded with sdpa/flash, then switched back).
   Encoder–decoder models give a `Seq2SeqAttentions` (encoder, decoder, cross).
+* `nn.Transformer`-style models (`nn.TransformerEncoderLayer` + `nn.TransformerDecoderLayer`):
+  `Seq2SeqAttentions` from their `nn.MultiheadAttention` layers (`torch_seq2seq`).
+* A user's module wrapping a Hugging Face model: read as the bare model is (`wrapped`).
 * Any `torch.nn.Module`: forward hooks on attention submodules, found automatically
   (`nn.MultiheadAttention`, modules with a `last_attention` attribute) or named with `modules=`.
+* Nothing found that way: every `F.scaled_dot_product_attention` call of the forward is a layer,
+  its weights computed from q, k and the mask during the call (`sdpa`).
+
+The tokenizer's output may be passed positionally: `capture(model, tokenizer(texts, ...))`.
 
 Module contract (what an attention module must do to be captured by hooks):
 

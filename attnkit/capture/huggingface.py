@@ -143,22 +143,39 @@ def attentions_from_outputs(
     if getattr(outputs, "encoder_attentions", None) is not None:
         decoder_mask = inputs.get("decoder_attention_mask")
         decoder_tokens = token_strings(tokenizer, _decoder_input_ids(model, inputs))
-        encoder = stack_layers(_layers(outputs, "encoder_attentions", model), "the encoder")
-        decoder = stack_layers(_layers(outputs, "decoder_attentions", model), "the decoder")
-        cross = stack_layers(_layers(outputs, "cross_attentions", model), "cross-attention")
+        encoder_layers = _layers(outputs, "encoder_attentions", model)
+        decoder_layers = _layers(outputs, "decoder_attentions", model)
+        cross_layers = _layers(outputs, "cross_attentions", model)
+        encoder = stack_layers(encoder_layers, "the encoder")  # (L, B, H, S, S)
+        decoder = stack_layers(decoder_layers, "the decoder")  # (L, B, H, T, T)
+        cross = stack_layers(cross_layers, "cross-attention")  # (L, B, H, T, S)
         return Seq2SeqAttentions(
-            encoder=build_attentions(encoder, mask, tokens, kind="self"),  # (L, B, H, S, S)
-            decoder=build_attentions(decoder, decoder_mask, decoder_tokens, kind="decoder_self"),
-            cross=build_attentions(  # (L, B, H, T, S)
-                cross, decoder_mask, decoder_tokens, kind="cross", key_mask=mask
+            encoder=build_attentions(encoder, mask, tokens, kind="self", layers=encoder_layers),
+            decoder=build_attentions(
+                decoder, decoder_mask, decoder_tokens, kind="decoder_self", layers=decoder_layers
+            ),
+            cross=build_attentions(
+                cross,
+                decoder_mask,
+                decoder_tokens,
+                kind="cross",
+                key_mask=mask,
+                layers=cross_layers,
             ),
         )
-    weights = stack_layers(_layers(outputs, "attentions", model), type(model).__name__)
+    layers = _layers(outputs, "attentions", model)
+    weights = stack_layers(layers, type(model).__name__)  # (L, B, H, T, T)
     extra = {}
     # A decoder with encoder_hidden_states (e.g. BERT as decoder) also returns cross-attention.
     if getattr(outputs, "cross_attentions", None):
-        cross = stack_layers(_layers(outputs, "cross_attentions", model), "cross-attention")
+        cross_layers = _layers(outputs, "cross_attentions", model)
+        cross = stack_layers(cross_layers, "cross-attention")
         extra["cross"] = build_attentions(
-            cross, mask, tokens, kind="cross", key_mask=inputs.get("encoder_attention_mask")
+            cross,
+            mask,
+            tokens,
+            kind="cross",
+            key_mask=inputs.get("encoder_attention_mask"),
+            layers=cross_layers,
         )
-    return build_attentions(weights, mask, tokens, kind="self", extra=extra)
+    return build_attentions(weights, mask, tokens, kind="self", extra=extra, layers=layers)

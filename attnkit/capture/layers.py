@@ -38,10 +38,13 @@ def build_attentions(
     kind: str | None = None,
     key_mask: Tensor | None = None,
     extra: dict | None = None,
+    layers: Sequence[tuple[str, Tensor]] | None = None,
 ) -> Attentions:
     """Wrap `(L, B, H, T, S)` weights; `kind` defaults to "self" for square maps, else "cross".
 
-    `Attentions` validates the weights (NaN/inf, rank) and the masks' shapes.
+    `Attentions` validates the weights (NaN/inf, rank) and the masks' shapes. `layers` are the
+    per-layer tensors the model computed (kept, when they carry a graph, for
+    `Attentions.gradient`).
     """
     square = weights.shape[-1] == weights.shape[-2]
     kind = kind or ("self" if square else "cross")
@@ -49,9 +52,12 @@ def build_attentions(
         mask = torch.as_tensor(mask).to(weights.device)
     if key_mask is not None:
         key_mask = torch.as_tensor(key_mask).to(weights.device)
-    return Attentions(
+    attentions = Attentions(
         weights, mask=mask, tokens=tokens, kind=kind, key_mask=key_mask, extra=extra or {}
     )
+    if layers is not None and weights.requires_grad:
+        attentions.graph_layers = tuple(layer for _, layer in layers)
+    return attentions
 
 
 def token_strings(tokenizer: Any | None, input_ids: Tensor | None) -> list[list[str]] | None:

@@ -15,6 +15,7 @@ dropped, rows renormalised over real keys after the residual); outputs are zero 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,10 +52,24 @@ def _row_indices(rows: Sequence[int] | Tensor | None, length: int) -> list[int]:
     return out
 
 
+class FlowDetachedWarning(UserWarning):
+    """Flow was given weights that require grad; max-flow has no gradient, so they were detached."""
+
+
 def graph_capacities(
     weights: Tensor, mask: Tensor, layer: int, residual: float, head_fusion: str, method: str
 ) -> np.ndarray:
     """Checked Â_1..Â_{layer+1} as float64 numpy: (layer+1, B, T, T), zero at padding."""
+    if weights.requires_grad:
+        warnings.warn(
+            f"{method}: the attention weights require grad (capture(..., grad=True)), but "
+            "max-flow is piecewise linear in the capacities and solved outside autograd: the "
+            "weights are detached and the result has no gradient. Use rollout for a "
+            "differentiable propagation.",
+            FlowDetachedWarning,
+            stacklevel=3,
+        )
+        weights = weights.detach()
     check_nonnegative(weights)
     below = weights[: layer + 1]
     check_head_mean_rows(below, mask, method)

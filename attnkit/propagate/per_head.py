@@ -100,7 +100,7 @@ def flow_per_head(
     layer = _layer_index(layer, L)
     row_list = _row_indices(rows, T)
     fused = graph_capacities(weights, mask, layer, residual, head_fusion, "flow_per_head")
-    heads = head_attention(weights.double(), mask, layer, residual).cpu().numpy()  # (H, B, T, T)
+    heads = head_attention(weights.detach().double(), mask, layer, residual).cpu().numpy()
     mask_np = mask.cpu().numpy()
     out = np.zeros((B, H, len(row_list), T))
     for b in range(B):

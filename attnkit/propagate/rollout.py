@@ -134,6 +134,10 @@ def augmented_attention(
 
     weights (L, B, H, T, T), mask (B, T) bool -> (L, B, T, T), zero in padding rows and columns.
     """
+    if weights.requires_grad:  # the same steps out of place, so autograd can follow them
+        return _augmented_differentiable(
+            weights, mask, residual, head_fusion, discard_ratio, renormalize
+        )
     fused = fuse_heads(weights, head_fusion)  # (L, B, T, T), a new tensor: edited in place
     if not bool(mask.all()):  # drop padding rows and columns
         fused.mul_((mask[:, :, None] & mask[:, None, :]).to(weights.dtype))
@@ -145,6 +149,26 @@ def augmented_attention(
         sums = aug.sum(-1, keepdim=True)
         # a real row can only sum to 0 with residual=0 and everything discarded: leave it at 0
         aug.div_(torch.where(sums > 0, sums, torch.ones_like(sums)))
+    return aug
+
+
+def _augmented_differentiable(
+    weights: Tensor,
+    mask: Tensor,
+    residual: float,
+    head_fusion: str,
+    discard_ratio: float,
+    renormalize: bool,
+) -> Tensor:
+    """`augmented_attention` without in-place edits (for weights that require grad)."""
+    fused = fuse_heads(weights, head_fusion)  # (L, B, T, T)
+    fused = fused * (mask[:, :, None] & mask[:, None, :]).to(weights.dtype)
+    if discard_ratio > 0:
+        fused = discard_lowest(fused, mask, discard_ratio)
+    aug = (1.0 - residual) * fused + residual * torch.diag_embed(mask.to(weights.dtype))
+    if renormalize:
+        sums = aug.sum(-1, keepdim=True)
+        aug = aug / torch.where(sums > 0, sums, torch.ones_like(sums))
     return aug
 
 
@@ -175,7 +199,8 @@ def rollout(
     Returns:
         (L, B, T, T) tensor R with R[l] = Â_l ... Â_{start_layer}: row i of R[l, b] is the
         contribution of every input token to position i after layer l. Zero at padding; same
-        dtype and device as the attention.
+        dtype and device as the attention. Differentiable when the weights require grad
+        (`capture(..., grad=True)`).
     """
     weights, mask = as_weights_and_mask(attn, mask)
     check_options(residual, head_fusion, discard_ratio)
@@ -185,8 +210,13 @@ def rollout(
     if not renormalize:
         check_head_mean_rows(weights, mask, "rollout(renormalize=False)")
     aug = augmented_attention(weights, mask, residual, head_fusion, discard_ratio, renormalize)
-    out = torch.empty_like(aug)  # (L, B, T, T)
     identity = torch.diag_embed(mask.to(weights.dtype))  # (B, T, T) identity on real tokens
+    if aug.requires_grad:  # capture(grad=True): build the product out of place, differentiable
+        products = [identity] * start + [aug[start]]
+        for layer in range(start + 1, L):
+            products.append(torch.matmul(aug[layer], products[-1]))
+        return torch.stack(products)  # (L, B, T, T)
+    out = torch.empty_like(aug)  # (L, B, T, T)
     out[:start] = identity
     out[start] = aug[start]
     for layer in range(start + 1, L):
