@@ -261,7 +261,7 @@ def oracle_decompositions(model, inputs):
     _, xs, attentions = manual_bert(model, inputs)
     mask = inputs["attention_mask"]
     L, (B, T, _) = len(xs), xs[0].shape
-    norms, glob, contrib = (torch.zeros(L, B, T, T) for _ in range(3))
+    norms, glob, glob1, contrib = (torch.zeros(L, B, T, T) for _ in range(4))
     for index, (layer, x, A) in enumerate(
         zip(model.bert.encoder.layer, xs, attentions, strict=True)
     ):
@@ -285,18 +285,22 @@ def oracle_decompositions(model, inputs):
                     t = ln_part(ln1, vec, pre1)
                     parts.append(t)
                     glob[index, b, i, j] = ln_part(ln2, t, pre2).norm()
+                    glob1[index, b, i, j] = t.norm()
                 size = y.abs().sum()
                 c = torch.stack([(size - (y - t).abs().sum()).clamp(min=0) for t in parts])
                 contrib[index, b, i, :n] = c / c.sum()
                 glob[index, b, i, :n] /= glob[index, b, i, :n].sum()
-    return norms, glob, contrib
+                glob1[index, b, i, :n] /= glob1[index, b, i, :n].sum()
+    return norms, glob, glob1, contrib
 
 
 def test_decompositions_match_loops_over_tokens():
     model, inputs = tiny_bert(), batch()
-    norms, glob, contrib = oracle_decompositions(model, inputs)
+    norms, glob, glob1, contrib = oracle_decompositions(model, inputs)
     torch.testing.assert_close(attention_norm(model, inputs), norms, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(globenc(model, inputs, aggregate=False), glob, atol=1e-5, rtol=1e-4)
+    first_only = globenc(model, inputs, aggregate=False, second_layer_norm=False)
+    torch.testing.assert_close(first_only, glob1, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(alti(model, inputs, aggregate=False), contrib, atol=1e-5, rtol=1e-4)
     mask = inputs["attention_mask"].bool()
     # the paper's aggregation: products of the per-layer matrices, no extra identity

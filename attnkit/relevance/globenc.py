@@ -15,6 +15,8 @@ The paper aggregates the layers with rollout without an extra identity (the resi
 inside N): G_l = N_l G_{l−1}, G_1 = N_1 — `aggregate=True` (default) returns G, `False` the N.
 
 Pre-LN models (GPT2Encoder) have no LayerNorm after the residuals: N = ‖z_ij‖.
+`second_layer_norm=False` stops after LN1 (Kobayashi et al. 2021's norm of attention, residual
+and LayerNorm; Ferrando et al. 2022's rolled-out "norm" baseline).
 Padding: rows and columns of padding tokens are 0.
 """
 
@@ -38,7 +40,13 @@ from attnkit.relevance.aggregate import contribution_rollout
 
 
 @torch.no_grad()
-def globenc(model: nn.Module, inputs: Mapping[str, Any], *, aggregate: bool = True) -> Tensor:
+def globenc(
+    model: nn.Module,
+    inputs: Mapping[str, Any],
+    *,
+    aggregate: bool = True,
+    second_layer_norm: bool = True,
+) -> Tensor:
     """GlobEnc token attribution after every layer (Modarressi et al. 2022).
 
     Args:
@@ -46,6 +54,9 @@ def globenc(model: nn.Module, inputs: Mapping[str, Any], *, aggregate: bool = Tr
         inputs: the tokenizer's output, with `attention_mask`.
         aggregate: roll the per-layer matrices out (the paper's GlobEnc); False returns the
             per-layer normalised N_l.
+        second_layer_norm: include the second residual and LayerNorm (GlobEnc). False stops at
+            LN1: Kobayashi et al. 2021's attention + residual + LayerNorm norm, which Ferrando
+            et al. 2022 roll out as their "norm" baseline (`attributions.py`, `'norm'`).
 
     Returns:
         (L, B, T, T); row i of [l, b] is how much each input token (aggregate) or each layer-input
@@ -62,8 +73,9 @@ def globenc(model: nn.Module, inputs: Mapping[str, Any], *, aggregate: bool = Tr
         if not layer.pre_ln:
             pre_ln1 = layer.residual_sum(x, attn @ layer.values(x))  # (B, T, D)
             z = layer_norm_parts(layer.ln1, z, pre_ln1)
-            h = layer.ln1(pre_ln1)
-            z = layer_norm_parts(layer.ln2, z, h + layer.ffn(h))
+            if second_layer_norm:
+                h = layer.ln1(pre_ln1)
+                z = layer_norm_parts(layer.ln2, z, h + layer.ffn(h))
         per_layer.append(normalize_rows(z.norm(dim=-1) * pairs))  # (B, T, T)
     contributions = torch.stack(per_layer)  # (L, B, T, T)
     if not aggregate:
