@@ -294,9 +294,24 @@ def _drop_labels(batch: Batch) -> Any:
 # --------------------------------------------------------------------------- training
 
 
+def _parameter_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
+    """One group at `lr`, plus one per submodule with an `lr_mult` attribute (its parameters
+    at `lr * lr_mult`, as the DCN offset layers of the LIT repository)."""
+    scaled, groups = set(), []
+    for module in model.modules():
+        mult = getattr(module, "lr_mult", None)
+        if mult is not None:
+            params = [p for p in module.parameters() if id(p) not in scaled]
+            scaled.update(id(p) for p in params)
+            groups.append({"params": params, "lr": lr * float(mult)})
+    rest = [p for p in model.parameters() if id(p) not in scaled]
+    return [{"params": rest, "lr": lr}, *groups]
+
+
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return optimizer_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    groups = _parameter_groups(model, config.lr)
+    return optimizer_class(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -403,6 +418,9 @@ def fit(
     See the module docstring for the batch contract. Early stopping monitors the dev
     metric when ``metric_fn`` is given, else the dev loss; with dev data the best epoch's
     weights are restored. The model is moved to ``config.device`` and left in eval mode.
+
+    A submodule with an ``lr_mult`` attribute trains at ``config.lr * lr_mult`` (one optimizer
+    parameter group per such module; e.g. the offset layer of deformable token merging).
 
     ``cache=False`` skips the cache entirely; ``cache_dir`` defaults to
     :func:`default_cache_dir`. ``cache_key_extra`` (JSON-serialisable) goes into the key.

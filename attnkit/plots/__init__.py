@@ -12,6 +12,7 @@ padding); only real tokens are plotted. See `attnkit.plots.inputs` for the accep
 from attnkit.plots.figures import close_figure, save_figure, show_figure
 from attnkit.plots.graph import flow_graph
 from attnkit.plots.heatmaps import attention_heatmaps, cls_across_layers, compare_maps
+from attnkit.plots.image import image_overlay
 
 __all__ = [
     "attention_heatmaps",
@@ -19,6 +20,7 @@ __all__ = [
     "cls_across_layers",
     "compare_maps",
     "flow_graph",
+    "image_overlay",
     "save_figure",
     "show_figure",
 ]
