@@ -13,18 +13,27 @@ from attnkit.report import PROFILES, ReportError, run_report
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.seed is not None and args.seeds is not None:
+        raise ReportError("pass --seed or --seeds, not both (e.g. --seeds 0 1 2).")
     results = run_report(
         args.profile,
         only=args.only,
         data_dir=args.data_dir,
-        seed=args.seed,
+        seeds=args.seeds if args.seeds is not None else [args.seed or 0],
         out=args.out,
         notebooks_dir=args.notebooks,
         device=args.device,
         require_data=args.require_data,
         progress=not args.no_progress,
+        jobs=args.jobs,
+        threads=args.threads,
+        cluster=args.cluster,
+        cache_dir=args.cache_dir,
+        rerun=args.rerun,
     )
-    failed = [r.name for r in results if r.status != "ok" and not r.carried_over]
+    failed = [
+        f"{r.name} (seed {r.seed})" for r in results if r.status != "ok" and not r.carried_over
+    ]
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -97,7 +106,39 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
     report.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
     report.add_argument("--data-dir", help="datasets folder (default: $ATTNKIT_DATA_DIR)")
-    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--seed", type=int, help="one seed (default 0); see --seeds")
+    report.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        metavar="SEED",
+        help="run every notebook once per seed, e.g. --seeds 0 1 2; the scorecard aggregates "
+        "each claim over them",
+    )
+    report.add_argument(
+        "--jobs",
+        type=int,
+        help="notebook runs at a time on this machine (default: one per core, each with one "
+        "torch thread)",
+    )
+    report.add_argument(
+        "--threads", type=int, help="torch threads per run (default: cores // jobs; 1 on Dask)"
+    )
+    report.add_argument(
+        "--cluster",
+        metavar="tcp://HOST:PORT",
+        help="run the notebooks on this Dask scheduler (workers need attnkit and the data)",
+    )
+    report.add_argument(
+        "--cache-dir",
+        help="training cache for the runs (default: $ATTNKIT_CACHE_DIR or ~/.cache/attnkit; on "
+        "Dask each worker's own unless this names a shared path)",
+    )
+    report.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run every notebook again, even those unchanged since the previous report",
+    )
     report.add_argument("--out", help="report folder (default: reports/<profile>)")
     report.add_argument("--notebooks", help="notebook folder (default: ./notebooks)")
     report.add_argument("--device", default="cpu", help="torch device for the notebooks")

@@ -1,6 +1,6 @@
 """environment.yml describes the same environment as pyproject.toml (and the Makefile).
 
-Every package of `[project] dependencies` and of the `dev` extra must appear in environment.yml
+Every package of `[project] dependencies` and of the `dev` and `cluster` extras must appear in environment.yml
 (as a conda package or under `pip:`) with the same version constraint, and environment.yml must
 not list packages pyproject does not know, apart from the few named here. Adding a dependency
 to pyproject.toml without adding it to environment.yml fails this test.
@@ -97,7 +97,8 @@ def env_packages(conda_and_pip) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pyproject_packages(project) -> dict[str, str]:
-    requirements = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    extras = project["optional-dependencies"]
+    requirements = [*project["dependencies"], *extras["dev"], *extras["cluster"]]
     packages = {}
     for requirement in requirements:
         name, constraint = split_requirement(requirement.split(";")[0])

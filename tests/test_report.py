@@ -8,7 +8,7 @@ from conftest import write_notebook
 
 from attnkit import cli, report
 from attnkit.record import ClaimError, claim
-from attnkit.report import NotebookResult, ReportError, run_report
+from attnkit.report import NotebookResult, ReportError, run_report, tasks
 
 GOOD = [
     "import attnkit\nfrom pathlib import Path\nimport matplotlib\nmatplotlib.use('Agg')\n"
@@ -63,6 +63,11 @@ def test_scorecard_json(built):
         "source",
         "profile",
         "seed",
+        "value",
+        "threshold",
+        "verdict",
+        "reason",
+        "timing",
     }
     assert all(set(r) == keys for r in rows)
     seed_row, profile_row = rows
@@ -160,9 +165,10 @@ def _fake_runner(fail_on: str | None):
     def run(path, build_dir, **kwargs):
         if path.stem == fail_on:
             raise KeyboardInterrupt
-        (build_dir / f"{path.stem}.html").write_text(f"page of {path.stem}")
+        stem = kwargs["stem"]
+        (build_dir / f"{stem}.html").write_text(f"page of {stem}")
         return NotebookResult(
-            path.stem, "ok", 0.1, kwargs["profile"], kwargs["seed"], html=f"{path.stem}.html"
+            path.stem, "ok", 0.1, kwargs["profile"], kwargs["seed"], html=f"{stem}.html"
         )
 
     return run
@@ -172,11 +178,11 @@ def test_interrupted_run_keeps_previous_report(tmp_path, monkeypatch):
     for name in ("a", "b"):
         write_notebook(tmp_path, name, ["x = 1"])
     out = tmp_path / "reports" / "smoke"
-    monkeypatch.setattr(report, "run_notebook", _fake_runner(None))
+    monkeypatch.setattr(tasks, "run_notebook", _fake_runner(None))
     run_report("smoke", notebooks_dir=tmp_path, out=out, progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    monkeypatch.setattr(report, "run_notebook", _fake_runner("b"))
+    monkeypatch.setattr(tasks, "run_notebook", _fake_runner("b"))
     with pytest.raises(KeyboardInterrupt):
         run_report("smoke", notebooks_dir=tmp_path, out=out, seed=3, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -187,7 +193,7 @@ def test_only_carries_over_other_notebooks(tmp_path, monkeypatch):
     for name in ("a", "b"):
         write_notebook(tmp_path, name, ["x = 1"])
     out = tmp_path / "r"
-    monkeypatch.setattr(report, "run_notebook", _fake_runner(None))
+    monkeypatch.setattr(tasks, "run_notebook", _fake_runner(None))
     run_report("smoke", notebooks_dir=tmp_path, out=out, progress=False)
     results = run_report("smoke", only=["a"], notebooks_dir=tmp_path, out=out, progress=False)
     assert [(r.name, r.carried_over) for r in results] == [("a", False), ("b", True)]
@@ -226,7 +232,7 @@ def test_same_seed_gives_the_same_scorecard(tmp_path):
             row["ours"], row["holds"] = 123.0, not row["holds"]
     (second / "scorecard.json").write_text(json.dumps(rows))
     assert report.compare_scorecards(first, second) == [
-        f"seeded/fit ours: {rows[0]['ours'] - 1e-9!r} != {rows[0]['ours']!r}"
+        f"seeded/fit seed 3 ours: {rows[0]['ours'] - 1e-9!r} != {rows[0]['ours']!r}"
     ]
     with pytest.raises(ReportError, match="cannot read the scorecard"):
         report.compare_scorecards(first, tmp_path / "missing")

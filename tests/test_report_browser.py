@@ -136,8 +136,9 @@ def check_screenshot(path: Path) -> None:
 
 
 def notebook_page(report: Path) -> Path:
-    if (report / PREFERRED_PAGE).is_file():
-        return report / PREFERRED_PAGE
+    for name in (PREFERRED_PAGE, PREFERRED_PAGE.replace(".html", ".seed0.html")):
+        if (report / name).is_file():
+            return report / name
     saved = json.loads((report / "results.json").read_text())
     pages = [entry["html"] for entry in saved["notebooks"] if entry.get("html")]
     assert pages, f"{report} has no notebook page"
@@ -151,21 +152,24 @@ def test_index_page(browser, report_dir, screenshots):
     assert problems == []
     check_screenshot(shot)
 
-    rows = json.loads((report_dir / "scorecard.json").read_text())
-    held = sum(row["holds"] for row in rows)
-    # The page opens with the summary: claims held / total overall, then one row per notebook.
+    claims = json.loads((report_dir / "verdicts.json").read_text())
+    held = sum(claim["verdict"] == "held" for claim in claims)
+    # The page opens with the summary: claims held over seeds / total, then one row per paper.
     first_heading = page.locator("h2").first
     assert first_heading.inner_text() == "Summary"
-    assert f"{held} of {len(rows)} claims held" in page.locator(".headline").inner_text()
-    results = json.loads((report_dir / "results.json").read_text())["notebooks"]
-    assert page.locator("table.summary tr").count() == 1 + len(results)
-    # The scorecard: one section per paper, our number beside the paper's in each row.
-    papers = {row["paper"] or row["notebook"] for row in rows}
+    assert f"{held} of {len(claims)} claims held" in page.locator(".headline").inner_text()
+    papers = {claim["paper"] or claim["notebook"] for claim in claims}
+    assert page.locator("table.summary").first.locator("tr").count() == 1 + len(papers)
+    # The scorecard: one section per paper, our number beside the paper's in each row, and a
+    # strip of per-seed values for every claim that records one.
     assert page.locator("#scorecard ~ h3").count() == len(papers)
     claim_rows = page.locator("table.claims tr:has(td)")
-    assert claim_rows.count() == len(rows)
+    assert claim_rows.count() == len(claims)
     headers = page.locator("table.claims").first.locator("th").all_inner_texts()
     assert headers[:3] == ["claim", "paper", "ours"]
+    with_values = sum(claim["value_mean"] is not None for claim in claims)
+    assert page.locator("table.claims svg.strip").count() == with_values
+    assert page.locator("#provenance").count() == 1
     # Text from notebooks is shown as text, never run: no script element on the page.
     assert page.locator("script").count() == 0
     page.close()
