@@ -1,11 +1,11 @@
 """What every post-hoc importance method shares: input checks, targets, the scored output.
 
-Conventions of the package:
+Conventions of the package (the shared defaults and the tokenizer's part: `defaults`):
 
 * A *model* is an `nn.Module` called with keyword inputs (`model(input_ids=..., attention_mask=...,
-  **rest)`) that returns logits `(B, C)`, a tuple whose first element is the logits, or an
-  object with `.logits` (Hugging Face). A `"labels"` entry in the inputs is dropped: the class
-  to explain is `target`.
+  **rest)`) that returns logits `(B, C)` (or `(B, T, V)` token logits, read at the last real
+  position), a tuple whose first element is the logits, or an object with `.logits` (Hugging
+  Face). A `"labels"` entry in the inputs is dropped: the class to explain is `target`.
 * `target`: an int (same class for every example), a `(B,)` tensor of class ids (Abnar &
   Zuidema explain the *correct* class: pass the labels), or None for the predicted class.
 * `output`: which function of the logits is explained: `"prob"` (softmax probability of the
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnkit.attentions import AttentionInputError
+from attnkit.importance.defaults import NOT_MODEL_INPUTS
 
 Output = Literal["prob", "logit", "log_prob"]
 OUTPUTS = ("prob", "logit", "log_prob")
@@ -39,30 +40,60 @@ class DegenerateScoreWarning(UserWarning):
     """Scores that are zero (or rounding noise) for every token for a structural reason."""
 
 
-def logits_of(result: Any) -> Tensor:
-    """Logits `(B, C)` from a model's return value (tensor, tuple, or object with `.logits`)."""
+def logits_of(result: Any, positions: Tensor | None = None) -> Tensor:
+    """Logits `(B, C)` from a model's return value (tensor, tuple, or object with `.logits`).
+
+    Sequence logits `(B, T, V)` (a causal LM, a seq2seq decoder) are read at `positions` `(B,)`
+    (see `sequence_positions`): the logits of the token that comes after each position.
+    """
     if hasattr(result, "logits"):
         result = result.logits
     elif isinstance(result, tuple | list):
         result = result[0]
+    if isinstance(result, Tensor) and result.dim() == 3 and positions is not None:
+        rows = torch.arange(result.shape[0], device=result.device)
+        return result[rows, positions.to(result.device)]  # (B, V)
     if not isinstance(result, Tensor) or result.dim() != 2:
         shape = tuple(result.shape) if isinstance(result, Tensor) else type(result).__name__
         raise ImportanceInputError(
-            f"the model must return class logits (batch, classes), got {shape}. A Hugging Face "
-            "base model (e.g. BertModel) has no classifier: load it with num_labels=... or wrap "
-            "it in a module that returns logits."
+            f"the model must return class logits (batch, classes) or token logits (batch, "
+            f"tokens, vocabulary), got {shape}. A Hugging Face base model (e.g. BertModel) has "
+            "no head: load it with num_labels=... (AutoModelForSequenceClassification) or as a "
+            "language model, or wrap it in a module that returns logits."
         )
     return result
 
 
+def sequence_positions(model_kwargs: Mapping[str, Any], raw: Any) -> Tensor | None:
+    """`(B,)` position whose logits are explained when the model returns `(B, T, V)`, else None.
+
+    The last real position: of the decoder (`decoder_attention_mask`, or the last decoder
+    position) for an encoder–decoder, of `attention_mask` for a causal LM. Its logits predict
+    the next token, which is the target.
+    """
+    logits = (
+        raw.logits if hasattr(raw, "logits") else raw[0] if isinstance(raw, tuple | list) else raw
+    )
+    if not isinstance(logits, Tensor) or logits.dim() != 3:
+        return None
+    batch, length = logits.shape[:2]
+    is_seq2seq = model_kwargs.get("decoder_input_ids") is not None
+    mask = model_kwargs.get("decoder_attention_mask" if is_seq2seq else "attention_mask")
+    if mask is None or tuple(mask.shape) != (batch, length):
+        return torch.full((batch,), length - 1, dtype=torch.long, device=logits.device)
+    steps = torch.arange(length, device=logits.device)
+    return (mask.bool().to(logits.device) * steps).argmax(dim=1)  # last real position
+
+
 def model_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword inputs for the model: a copy without `"labels"`; `input_ids` is required."""
+    """The keyword inputs for the model: a copy without `labels` and the tokenizer's bookkeeping
+    (`special_tokens_mask`, ...); `input_ids` is required. A `BatchEncoding` is a Mapping."""
     if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
         raise ImportanceInputError(
             "inputs must be a dict with at least 'input_ids' (batch, tokens), e.g. a tokenizer's "
             "output or {'input_ids': ids, 'attention_mask': mask}."
         )
-    return {name: value for name, value in inputs.items() if name != "labels"}
+    return {name: value for name, value in inputs.items() if name not in NOT_MODEL_INPUTS}
 
 
 def check_ids_and_mask(input_ids: Tensor, attention_mask: Tensor | None) -> Tensor:
@@ -111,7 +142,8 @@ def scored_output(logits: Tensor, output: Output) -> Tensor:
 
 
 def resolve_target(target: Target, logits: Tensor) -> Tensor:
-    """`(B,)` long tensor of classes to explain; None means the predicted class."""
+    """`(B,)` long tensor of classes (or next-token ids) to explain; None means the predicted
+    one."""
     batch, n_classes = logits.shape
     if target is None:
         return logits.argmax(dim=-1)
@@ -130,7 +162,7 @@ def resolve_target(target: Target, logits: Tensor) -> Tensor:
         raise ImportanceInputError(
             f"target {target[bad[0]].item()} (example {bad[0]}) is out of range: the model has "
             f"{n_classes} classes (0..{n_classes - 1}); pass class ids in that range, or "
-            "target=None to explain the predicted class."
+            "target=None to explain the predicted one (token ids for a language model)."
         )
     return target.long()
 
@@ -201,9 +233,16 @@ def evaluation(model: Any) -> Iterator[None]:
 
 
 def embedding_of(model: nn.Module, embedding: nn.Module | None) -> nn.Module:
-    """The token-embedding module: given, else `model.get_input_embeddings()`."""
+    """The token-embedding module: given, else `model.get_input_embeddings()`; for an
+    encoder–decoder, the encoder's own embedding module when it has one (the shared one is
+    called twice, once for the decoder)."""
     if embedding is not None:
         return embedding
+    encoder = getattr(model, "get_encoder", None)
+    if callable(encoder):
+        own = getattr(encoder(), "embed_tokens", None)
+        if isinstance(own, nn.Module) and own is not model.get_input_embeddings():
+            return own
     getter: Callable[[], nn.Module] | None = getattr(model, "get_input_embeddings", None)
     if getter is None or getter() is None:
         raise ImportanceInputError(
@@ -213,11 +252,45 @@ def embedding_of(model: nn.Module, embedding: nn.Module | None) -> nn.Module:
     return getter()
 
 
+POSITIONS = "__positions__"  # the (B,) read-out positions among captum's forward arguments
+
+
 def keyword_forward(model: nn.Module, names: list[str], output: Output) -> Callable[..., Tensor]:
-    """A positional `forward(input_ids, *rest) -> (B, C)` for captum from a keyword model."""
+    """A positional `forward(input_ids, *rest) -> (B, C)` for captum from a keyword model.
+
+    `rest` are the inputs named in `names`; an entry named `POSITIONS` is not passed to the
+    model but picks the read-out position of sequence logits (captum expands it with the batch).
+    """
 
     def forward(input_ids: Tensor, *rest: Any) -> Tensor:
-        logits = logits_of(model(input_ids=input_ids, **dict(zip(names, rest, strict=True))))
+        kwargs = dict(zip(names, rest, strict=True))
+        positions = kwargs.pop(POSITIONS, None)
+        logits = logits_of(model(input_ids=input_ids, **kwargs), positions)
         return scored_output(logits, output)
 
     return forward
+
+
+def first_pass(
+    model: nn.Module, input_ids: Tensor, kwargs: dict[str, Any]
+) -> tuple[Tensor, Tensor | None]:
+    """Logits `(B, C)` of the unchanged inputs and the read-out positions (`sequence_positions`)."""
+    with torch.no_grad():
+        raw = model(input_ids=input_ids, **kwargs)
+    positions = sequence_positions(kwargs, raw)
+    logits = logits_of(raw, positions)
+    check_finite(logits, "the model's logits")
+    return logits, positions
+
+
+def gradient_layer(model: nn.Module, embedding: nn.Module | None) -> nn.Module:
+    """Where gradient methods differentiate: given, else a Hugging Face model's whole
+    embeddings block (`model.base_model.embeddings`, after its LayerNorm, as Abnar & Zuidema's
+    BERT script does: the word embeddings alone reach BERT only through that LayerNorm, whose
+    shift invariance makes `sum_d dy/de_d` vanish), else the token embedding module."""
+    if embedding is not None:
+        return embedding
+    block = getattr(getattr(model, "base_model", None), "embeddings", None)
+    if isinstance(block, nn.Module) and block is not model and hasattr(block, "LayerNorm"):
+        return block
+    return embedding_of(model, None)

@@ -10,6 +10,17 @@ with attention rows.
 
 All blanked copies are scored in one batched pass (chunked): the copies for the selected
 `(b, t)` pairs are stacked into one `(N, T)` tensor, N <= B*T, with no Python loop per token.
+
+Two call forms:
+
+    blank_out(model, inputs, target=None, *, tokenizer=None, ...)        the shared signature
+    blank_out(forward_fn, input_ids, attention_mask, target, unk_id, ...)  the older form
+
+The first takes the tokenizer's output (every entry reaches the model, `token_type_ids`
+included), the UNK id and the special tokens from `tokenizer=` (see
+`attnkit.importance.defaults`), and scores every real word. The second, kept for existing
+callers, skips position 0 by default (`skip_first=True`, the CLS read-out slot of the papers'
+models).
 """
 
 from __future__ import annotations
@@ -32,29 +43,112 @@ from attnkit.importance._common import (
     check_token_id,
     evaluation,
     logits_of,
+    model_inputs,
     resolve_target,
     scored_output,
+    sequence_positions,
 )
+from attnkit.importance.defaults import OUTPUT, default_positions, token_id, warn_unscored_words
+from attnkit.importance.images import is_image_input, patch_occlusion
 
 ForwardFn = nn.Module | Callable[[Tensor, Tensor], Any]
 
 
 def _call(
-    forward_fn: ForwardFn, input_ids: Tensor, mask: Tensor, extra: Mapping[str, Tensor]
-) -> Tensor:
-    """Logits `(N, C)`: modules get keywords (Hugging Face style), callables `(ids, mask)`."""
+    forward_fn: ForwardFn,
+    input_ids: Tensor,
+    mask: Tensor,
+    extra: Mapping[str, Tensor],
+    read_at: Tensor | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """Logits `(N, C)` and the read-out positions of sequence logits (computed when `read_at`
+    is None): modules get keywords (Hugging Face style), callables `(ids, mask)`."""
     if isinstance(forward_fn, nn.Module):
-        return logits_of(forward_fn(input_ids=input_ids, attention_mask=mask, **extra))
+        kwargs = {"attention_mask": mask, **extra}
+        raw = forward_fn(input_ids=input_ids, **kwargs)
+        read_at = sequence_positions(kwargs, raw) if read_at is None else read_at
+        return logits_of(raw, read_at), read_at
     if extra:
         raise ImportanceInputError(
             "extra_inputs need a model (nn.Module) called with keywords; a plain forward_fn "
             "is called as forward_fn(input_ids, attention_mask)."
         )
-    return logits_of(forward_fn(input_ids, mask))
+    return logits_of(forward_fn(input_ids, mask)), None
+
+
+def blank_out(
+    model: ForwardFn, inputs: Mapping[str, Any] | Tensor, *args: Any, **options: Any
+) -> Tensor:
+    """Change in the target's probability when each token is replaced by UNK, `(B, T)`.
+
+    `blank_out(model, inputs, target=None, *, tokenizer=None, unk_id=None, positions=None,
+    skip_first=False, absolute=False, output="prob", chunk_size=512)`: `inputs` the tokenizer's
+    output (every entry goes to the model); UNK id and special tokens from `tokenizer` (or
+    `inputs["special_tokens_mask"]`); every real, non-special token is scored.
+
+    `blank_out(forward_fn, input_ids, attention_mask, target, unk_id, positions=None, ...)`:
+    the older form, see `blank_out_ids`.
+    """
+    if isinstance(inputs, Tensor):
+        return blank_out_ids(model, inputs, *args, **options)
+    if is_image_input(inputs):  # an image: occlude one patch at a time
+        absolute = options.pop("absolute", False)
+        scores = patch_occlusion(model, inputs, *args, **options)
+        return scores.abs() if absolute else scores
+    return _blank_out_inputs(model, inputs, *args, **options)
+
+
+def _blank_out_inputs(
+    model: nn.Module,
+    inputs: Mapping[str, Any],
+    target: Target = None,
+    *,
+    tokenizer: Any = None,
+    unk_id: int | None = None,
+    positions: Tensor | None = None,
+    skip_first: bool = False,
+    absolute: bool = False,
+    output: Output = OUTPUT,
+    chunk_size: int = 512,
+) -> Tensor:
+    """The shared-signature form of `blank_out` (see there)."""
+    kwargs = model_inputs(inputs)
+    input_ids = kwargs.pop("input_ids")
+    attention_mask = kwargs.pop("attention_mask", None)
+    mask = check_ids_and_mask(input_ids, attention_mask)  # (B, T) bool
+    unk_id = token_id(tokenizer, model, "unk") if unk_id is None else unk_id
+    if unk_id is None:
+        raise ImportanceInputError(
+            f"no UNK id for {type(model).__name__}: pass tokenizer= (its unk_token_id is used) "
+            "or unk_id=."
+        )
+    if positions is None:
+        positions = check_positions(
+            None, default_positions(inputs, input_ids, mask, tokenizer), skip_first
+        )
+        warn_unscored_words(positions, mask, inputs, input_ids, tokenizer)
+    return blank_out_ids(
+        model,
+        input_ids,
+        attention_mask,
+        target,
+        unk_id,
+        positions,
+        skip_first=skip_first,
+        absolute=absolute,
+        output=output,
+        chunk_size=chunk_size,
+        extra_inputs=kwargs,
+    )
+
+
+def _batched(value: Any, batch: int) -> bool:
+    """Whether a model input has one row per example (and so is copied with its row)."""
+    return isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == batch
 
 
 @torch.no_grad()
-def blank_out(
+def blank_out_ids(
     forward_fn: ForwardFn,
     input_ids: Tensor,
     attention_mask: Tensor | None,
@@ -64,11 +158,11 @@ def blank_out(
     *,
     skip_first: bool = True,
     absolute: bool = False,
-    output: Output = "prob",
+    output: Output = OUTPUT,
     chunk_size: int = 512,
     extra_inputs: Mapping[str, Tensor] | None = None,
 ) -> Tensor:
-    """Change in the target's probability when each token is replaced by UNK, `(B, T)`.
+    """Blank-out on ids: the older call form of `blank_out`, `(B, T)`.
 
     Args:
         forward_fn: a model called as `forward_fn(input_ids=, attention_mask=, **extra_inputs)`,
@@ -104,7 +198,7 @@ def blank_out(
     positions = check_positions(positions, mask, skip_first)  # (B, T) bool
 
     with evaluation(forward_fn):
-        original = _call(forward_fn, input_ids, attention_mask, extra)  # (B, C)
+        original, read_at = _call(forward_fn, input_ids, attention_mask, extra)  # (B, C)
         check_finite(original, "the model's logits")
         target = resolve_target(target, original)  # (B,)
         y_original = scored_output(original, output).gather(1, target[:, None])[:, 0]  # (B,)
@@ -116,8 +210,12 @@ def blank_out(
             rows, columns = example[chunk], position[chunk]  # (n,), (n,)
             ids = input_ids[rows].clone()  # (n, T): one copy per blanked token
             ids[torch.arange(len(rows), device=ids.device), columns] = unk_id
-            extra_rows = {name: value[rows] for name, value in extra.items()}
-            logits = _call(forward_fn, ids, attention_mask[rows], extra_rows)  # (n, C)
+            extra_rows = {
+                name: value[rows] if _batched(value, len(input_ids)) else value
+                for name, value in extra.items()
+            }
+            at = None if read_at is None else read_at[rows]
+            logits, _ = _call(forward_fn, ids, attention_mask[rows], extra_rows, at)  # (n, C)
             check_finite(logits, "the model's logits on blanked inputs")
             y_all = scored_output(logits, output)  # (n, C)
             y_blanked[chunk] = y_all.gather(1, target[rows, None])[:, 0]

@@ -31,20 +31,22 @@ from captum.attr import LayerGradientXActivation
 from torch import Tensor, nn
 
 from attnkit.importance._common import (
+    POSITIONS,
     DegenerateScoreWarning,
     ImportanceInputError,
     Output,
     Target,
-    check_finite,
     check_ids_and_mask,
     check_output,
-    embedding_of,
     evaluation,
+    first_pass,
+    gradient_layer,
     keyword_forward,
-    logits_of,
     model_inputs,
     resolve_target,
 )
+from attnkit.importance.defaults import OUTPUT, REDUCE
+from attnkit.importance.images import is_image_input, pixel_gradient
 
 Reduce = Literal["sum", "l2", "l1"]
 # |sum_d g_d| below this share of sum_d |g_d| on every token is cancellation, not signal:
@@ -58,7 +60,7 @@ def embedding_attribution(
     target: Target = None,
     *,
     embedding: nn.Module | None = None,
-    output: Output = "prob",
+    output: Output = OUTPUT,
     multiply_by_inputs: bool = False,
 ) -> Tensor:
     """Per-dimension `dy/de` (or `dy/de * e`) at the embedding module's output, `(B, T, D)`.
@@ -70,13 +72,13 @@ def embedding_attribution(
     kwargs = model_inputs(inputs)
     input_ids = kwargs.pop("input_ids")
     mask = check_ids_and_mask(input_ids, kwargs.get("attention_mask"))  # (B, T) bool
-    layer = embedding_of(model, embedding)
-    names = list(kwargs)
+    layer = gradient_layer(model, embedding)
     with evaluation(model), torch.enable_grad():
-        with torch.no_grad():
-            logits = logits_of(model(input_ids=input_ids, **kwargs))  # (B, C)
-        check_finite(logits, "the model's logits")
+        logits, positions = first_pass(model, input_ids, kwargs)  # (B, C), (B,) or None
         target = resolve_target(target, logits)  # (B,)
+        if positions is not None:
+            kwargs[POSITIONS] = positions
+        names = list(kwargs)
         method = LayerGradientXActivation(
             keyword_forward(model, names, output), layer, multiply_by_inputs=multiply_by_inputs
         )
@@ -133,8 +135,8 @@ def input_gradient(
     target: Target = None,
     *,
     embedding: nn.Module | None = None,
-    output: Output = "prob",
-    reduce: Reduce = "sum",
+    output: Output = OUTPUT,
+    reduce: Reduce = REDUCE,
     absolute: bool = True,
 ) -> Tensor:
     """Abnar & Zuidema's input-gradient score `|sum_d dy/de_{t,d}|`, `(B, T)`, 0 at padding.
@@ -145,12 +147,17 @@ def input_gradient(
         inputs: `{"input_ids": (B, T), "attention_mask": (B, T), ...}` (a tokenizer's output or
             a collate batch; `"labels"` is ignored).
         target: class to explain, `(B,)` or int; None = predicted. The paper uses the correct one.
-        embedding: module whose output is e; default `model.get_input_embeddings()`.
+        embedding: module whose output is e; default a Hugging Face model's embeddings block
+            (after its LayerNorm, so the score is not zero on BERT), else
+            `model.get_input_embeddings()`.
         output: y is the target's `"prob"` (paper), `"logit"` or `"log_prob"`.
         reduce: over embedding dims: `"sum"` (paper), `"l2"` or `"l1"` norm of the gradient.
         absolute: with `reduce="sum"`, take |sum| (paper); False keeps the sign.
     """
     _check_reduce(reduce)
+    if is_image_input(inputs):  # one score per patch, signed sum (see attnkit.importance.images)
+        scores = pixel_gradient(model, inputs, target, output=output)
+        return scores.abs() if absolute else scores
     gradient = embedding_attribution(
         model, inputs, target, embedding=embedding, output=output, multiply_by_inputs=False
     )  # (B, T, D)
@@ -165,8 +172,8 @@ def gradient_x_input(
     target: Target = None,
     *,
     embedding: nn.Module | None = None,
-    output: Output = "prob",
-    reduce: Reduce = "sum",
+    output: Output = OUTPUT,
+    reduce: Reduce = REDUCE,
     absolute: bool = True,
 ) -> Tensor:
     """Gradient x input `|sum_d dy/de_{t,d} * e_{t,d}|`, `(B, T)`, 0 at padding.
@@ -175,6 +182,9 @@ def gradient_x_input(
     of what removing e_t would change); arguments as in `input_gradient`.
     """
     _check_reduce(reduce)
+    if is_image_input(inputs):
+        scores = pixel_gradient(model, inputs, target, output=output, multiply_by_inputs=True)
+        return scores.abs() if absolute else scores
     product = embedding_attribution(
         model, inputs, target, embedding=embedding, output=output, multiply_by_inputs=True
     )  # (B, T, D)

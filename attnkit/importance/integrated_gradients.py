@@ -25,34 +25,36 @@ from captum.attr import LayerIntegratedGradients
 from torch import Tensor, nn
 
 from attnkit.importance._common import (
+    POSITIONS,
     ImportanceInputError,
     Output,
     Target,
-    check_finite,
     check_ids_and_mask,
     check_output,
     check_positions,
     check_token_id,
     embedding_of,
     evaluation,
+    first_pass,
     keyword_forward,
-    logits_of,
     model_inputs,
     resolve_target,
 )
+from attnkit.importance.defaults import OUTPUT, default_positions, token_id, warn_unscored_words
+from attnkit.importance.images import is_image_input, pixel_integrated_gradients
 
 
-def _default_baseline_id(model: nn.Module) -> int:
-    """PAD id from the model's config (`pad_id` in attnkit models, `pad_token_id` in HF)."""
-    config = getattr(model, "config", None)
-    for name in ("pad_id", "pad_token_id"):
-        value = getattr(config, name, None)
-        if isinstance(value, int):
-            return value
-    raise ImportanceInputError(
-        f"cannot find a PAD id on {type(model).__name__}.config; pass baseline_id= (the PAD or "
-        "UNK token id)."
-    )
+def _default_baseline_id(model: nn.Module, tokenizer: Any) -> int:
+    """PAD id of the tokenizer, else the model's config (`pad_id` in attnkit models,
+    `pad_token_id` in HF), else the tokenizer's UNK."""
+    found = token_id(tokenizer, model, "pad")
+    found = token_id(tokenizer, model, "unk") if found is None else found
+    if found is None:
+        raise ImportanceInputError(
+            f"cannot find a PAD id on {type(model).__name__}.config or a tokenizer; pass "
+            "baseline_id= (the PAD or UNK token id) or tokenizer=."
+        )
+    return found
 
 
 def _takes_attention_mask(model: nn.Module) -> bool:
@@ -72,13 +74,14 @@ def integrated_gradients(
     target: Target = None,
     *,
     embedding: nn.Module | None = None,
+    tokenizer: Any = None,
     baseline_id: int | None = None,
     positions: Tensor | None = None,
-    skip_first: bool = True,
+    skip_first: bool = False,
     n_steps: int = 50,
     method: str = "gausslegendre",
     internal_batch_size: int | None = None,
-    output: Output = "prob",
+    output: Output = OUTPUT,
     absolute: bool = False,
     return_convergence_delta: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
@@ -89,9 +92,12 @@ def integrated_gradients(
             Inputs without an attention_mask count every token as real, and that all-ones
             mask is passed to the model (when its forward takes one), so a model that would
             derive its mask from PAD ids does not read the PAD baseline as padding.
-        baseline_id: token id whose embedding is the baseline; default the model's PAD id.
+        tokenizer: gives the PAD id and the special tokens (see `attnkit.importance.defaults`).
+        baseline_id: token id whose embedding is the baseline; default the tokenizer's (or the
+            model config's) PAD id.
         positions: `(B, T)` or `(T,)` bool, tokens replaced in the baseline (the scored ones).
-            Default: real tokens except position 0 when `skip_first` (the CLS read-out slot).
+            Default: real tokens that are not special (`special_tokens_mask` in the inputs, or
+            the tokenizer's ids); `skip_first=True` also leaves out position 0 (older scripts).
         n_steps, method, internal_batch_size: captum's Riemann / Gauss-Legendre integration.
         absolute: |score|; the default keeps the sign, which completeness needs.
         return_convergence_delta: also return `(B,)` sum(score) - (y(x) - y(x')).
@@ -100,6 +106,9 @@ def integrated_gradients(
         `(B, T)` scores, 0 at padding and at unscored positions; with the delta, a pair.
     """
     check_output(output)
+    if is_image_input(inputs):  # per patch, from an all-zero image (attnkit.importance.images)
+        scores = pixel_integrated_gradients(model, inputs, target, n_steps=n_steps, output=output)
+        return scores.abs() if absolute else scores
     kwargs = model_inputs(inputs)
     input_ids = kwargs.pop("input_ids")
     mask = check_ids_and_mask(input_ids, kwargs.get("attention_mask"))  # (B, T) bool
@@ -115,16 +124,21 @@ def integrated_gradients(
             "captum's default is 50."
         )
     layer = embedding_of(model, embedding)
-    baseline_id = _default_baseline_id(model) if baseline_id is None else baseline_id
+    baseline_id = _default_baseline_id(model, tokenizer) if baseline_id is None else baseline_id
     check_token_id(model, baseline_id, "baseline_id")
-    positions = check_positions(positions, mask, skip_first)  # (B, T) bool
+    scored = default_positions(inputs, input_ids, mask, tokenizer)  # (B, T) bool
+    if positions is None:
+        positions = check_positions(None, scored, skip_first)
+        warn_unscored_words(positions, mask, inputs, input_ids, tokenizer)
+    else:
+        positions = check_positions(positions, mask, skip_first)  # (B, T) bool
     baseline_ids = input_ids.masked_fill(positions, baseline_id)  # (B, T)
-    names = list(kwargs)
     with evaluation(model), torch.enable_grad():
-        with torch.no_grad():
-            logits = logits_of(model(input_ids=input_ids, **kwargs))  # (B, C)
-        check_finite(logits, "the model's logits")
+        logits, read_at = first_pass(model, input_ids, kwargs)  # (B, C), (B,) or None
         target = resolve_target(target, logits)  # (B,)
+        if read_at is not None:
+            kwargs[POSITIONS] = read_at
+        names = list(kwargs)
         explainer = LayerIntegratedGradients(keyword_forward(model, names, output), layer)
         result = explainer.attribute(
             input_ids,

@@ -39,9 +39,9 @@ runs over the padding; our model masks padding, so the sum is over the document.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -55,10 +55,13 @@ from attnkit.importance._common import (
     check_output,
     check_token_id,
     evaluation,
+    first_pass,
     logits_of,
+    model_inputs,
     resolve_target,
     scored_output,
 )
+from attnkit.importance.defaults import OUTPUT, default_positions, token_id
 from attnkit.models.lopardo import LopardoClassifier
 from attnkit.models.vocab import UNK_ID
 
@@ -74,18 +77,26 @@ APPROXIMATION_FACTOR = 1.5  # the 3/2 of Lopardo et al.'s Eq. (19)
 
 
 def interpretable_features(
-    input_ids: Tensor, attention_mask: Tensor | None = None, *, features: Features = "word"
+    input_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    *,
+    features: Features = "word",
+    scored: Tensor | None = None,
 ) -> Tensor:
     """Feature index of every position `(T,)` (long), -1 at CLS (position 0) and padding.
 
     `"word"`: one feature per distinct token id, numbered by first occurrence (as LIME's
-    `IndexedString`); `"position"`: one feature per real position after CLS.
+    `IndexedString`); `"position"`: one feature per real position after CLS. `scored` `(T,)`
+    bool replaces "real and not position 0" (e.g. real and not a special token).
     """
     if features not in ("word", "position"):
         raise ImportanceInputError(f"features must be 'word' or 'position', got {features!r}")
     ids, mask = _one_document(input_ids, attention_mask)  # (T,), (T,)
-    is_feature = mask.clone()
-    is_feature[0] = False  # CLS is never removed
+    if scored is None:
+        is_feature = mask.clone()
+        is_feature[0] = False  # CLS is never removed
+    else:
+        is_feature = mask & torch.as_tensor(scored, device=mask.device).reshape(-1).bool()
     feature_of_position = torch.full_like(ids, -1)
     if features == "position":
         feature_of_position[is_feature] = torch.arange(int(is_feature.sum()), device=ids.device)
@@ -237,6 +248,7 @@ def lime_text(
     features: Features = "word",
     replacement_id: int = UNK_ID,
     batch_size: int = 256,
+    scored: Tensor | None = None,
 ) -> LimeExplanation:
     """LIME for one document with in-place UNK removal; one run per seed.
 
@@ -254,6 +266,8 @@ def lime_text(
         features: "word" (distinct words, LIME's bag of words) or "position".
         replacement_id: the token a removed word becomes (UNK).
         batch_size: perturbed documents per forward call.
+        scored: `(T,)` bool, the positions that are features (default: real tokens after
+            position 0; `attnkit.importance.lime` passes the non-special tokens).
 
     Returns:
         `LimeExplanation` with coefficients `(R, D)` (or `(R, K, D)`), float64.
@@ -264,7 +278,7 @@ def lime_text(
     if not seeds:
         raise ImportanceInputError("seeds is empty; pass at least one seed, e.g. seeds=(0,)")
     forward = _explained_forward(model, ids, mask, target, output)
-    feature_of_position = interpretable_features(ids, mask, features=features)  # (T,)
+    feature_of_position = interpretable_features(ids, mask, features=features, scored=scored)
     n_features = int(feature_of_position.max()) + 1
     if n_features < 1:
         raise ImportanceInputError("the document has no word after CLS: nothing to explain")
@@ -467,3 +481,75 @@ def _check_lopardo(model: object, name: str) -> None:
             f"{name} is specific to LopardoClassifier (its heads and W_ℓ), got "
             f"{type(model).__name__}; lime_text works for any classifier."
         )
+
+
+# --------------------------------------------------------------------------- shared signature
+
+
+def lime(
+    model: nn.Module,
+    inputs: Mapping[str, Any],
+    target: Target = None,
+    *,
+    tokenizer: Any = None,
+    replacement_id: int | None = None,
+    output: Output = OUTPUT,
+    n_samples: int = 5000,
+    seeds: int | Sequence[int] = (0,),
+    features: Features = "word",
+    batch_size: int = 256,
+) -> Tensor:
+    """LIME token scores `(B, T)` with the shared signature (see `attnkit.importance.defaults`).
+
+    Each example is explained by `lime_text` (its options), with the tokenizer's UNK as the
+    replacement (`replacement_id=` overrides) and its non-special real tokens as the features;
+    every other input (`token_type_ids`, ...) reaches the model. A token's score is its
+    feature's coefficient, averaged over `seeds`; 0 at special tokens and padding.
+    """
+    kwargs = model_inputs(inputs)
+    input_ids = kwargs.pop("input_ids")
+    attention_mask = kwargs.pop("attention_mask", None)
+    mask = check_ids_and_mask(input_ids, attention_mask)  # (B, T) bool
+    replacement_id = token_id(tokenizer, model, "unk") if replacement_id is None else replacement_id
+    if replacement_id is None:
+        raise ImportanceInputError(
+            f"no UNK id for {type(model).__name__}: pass tokenizer= (its unk_token_id is used) "
+            "or replacement_id=."
+        )
+    check_token_id(model, replacement_id, "replacement_id")
+    scored = default_positions(inputs, input_ids, mask, tokenizer)  # (B, T) bool
+    scores = torch.zeros(input_ids.shape, dtype=torch.float64)
+    with evaluation(model), torch.no_grad():
+        logits, read_at = first_pass(
+            model, input_ids, {**kwargs, "attention_mask": mask.to(input_ids.dtype)}
+        )
+        targets = resolve_target(target, logits)  # (B,)
+        for b in range(len(input_ids)):
+            rows = {
+                name: value[b : b + 1] if isinstance(value, Tensor) and value.dim() > 0 else value
+                for name, value in kwargs.items()
+            }
+
+            def forward(ids: Tensor, keep: Tensor, rows=rows, b=b) -> Tensor:
+                n = len(ids)
+                extra = {
+                    k: v.expand(n, *v.shape[1:]) if isinstance(v, Tensor) else v
+                    for k, v in rows.items()
+                }
+                raw = model(input_ids=ids, attention_mask=keep.to(input_ids.dtype), **extra)
+                at = None if read_at is None else read_at[b].expand(n)
+                return scored_output(logits_of(raw, at), output)[:, targets[b]]
+
+            explanation = lime_text(
+                forward,
+                input_ids[b],
+                mask[b],
+                n_samples=n_samples,
+                seeds=seeds,
+                features=features,
+                replacement_id=replacement_id,
+                batch_size=batch_size,
+                scored=scored[b],
+            )
+            scores[b] = explanation.token_scores().mean(dim=0)
+    return scores
