@@ -86,14 +86,21 @@ def sequence_positions(model_kwargs: Mapping[str, Any], raw: Any) -> Tensor | No
 
 
 def model_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword inputs for the model: a copy without `labels` and the tokenizer's bookkeeping
-    (`special_tokens_mask`, ...); `input_ids` is required. A `BatchEncoding` is a Mapping."""
+    """The inputs as a dict without `"labels"`; `input_ids` is required. A `BatchEncoding` is a
+    Mapping. `special_tokens_mask` and other tokenizer bookkeeping stay (see `forward_inputs`)."""
     if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
         raise ImportanceInputError(
             "inputs must be a dict with at least 'input_ids' (batch, tokens), e.g. a tokenizer's "
             "output or {'input_ids': ids, 'attention_mask': mask}."
         )
-    return {name: value for name, value in inputs.items() if name not in NOT_MODEL_INPUTS}
+    return {name: value for name, value in inputs.items() if name != "labels"}
+
+
+def forward_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword inputs for the model: `model_inputs` without the tokenizer's bookkeeping
+    (`special_tokens_mask`, `offset_mapping`, ...), which describes the encoding."""
+    kwargs = model_inputs(inputs)
+    return {name: value for name, value in kwargs.items() if name not in NOT_MODEL_INPUTS}
 
 
 def check_ids_and_mask(input_ids: Tensor, attention_mask: Tensor | None) -> Tensor:

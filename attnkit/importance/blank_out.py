@@ -42,8 +42,8 @@ from attnkit.importance._common import (
     check_positions,
     check_token_id,
     evaluation,
+    forward_inputs,
     logits_of,
-    model_inputs,
     resolve_target,
     scored_output,
     sequence_positions,
@@ -112,7 +112,7 @@ def _blank_out_inputs(
     chunk_size: int = 512,
 ) -> Tensor:
     """The shared-signature form of `blank_out` (see there)."""
-    kwargs = model_inputs(inputs)
+    kwargs = forward_inputs(inputs)
     input_ids = kwargs.pop("input_ids")
     attention_mask = kwargs.pop("attention_mask", None)
     mask = check_ids_and_mask(input_ids, attention_mask)  # (B, T) bool

@@ -40,9 +40,9 @@ from attnkit.importance._common import (
     check_output,
     evaluation,
     first_pass,
+    forward_inputs,
     gradient_layer,
     keyword_forward,
-    model_inputs,
     resolve_target,
 )
 from attnkit.importance.defaults import OUTPUT, REDUCE
@@ -69,7 +69,7 @@ def embedding_attribution(
     the arguments.
     """
     check_output(output)
-    kwargs = model_inputs(inputs)
+    kwargs = forward_inputs(inputs)
     input_ids = kwargs.pop("input_ids")
     mask = check_ids_and_mask(input_ids, kwargs.get("attention_mask"))  # (B, T) bool
     layer = gradient_layer(model, embedding)

@@ -36,8 +36,8 @@ from attnkit.importance._common import (
     embedding_of,
     evaluation,
     first_pass,
+    forward_inputs,
     keyword_forward,
-    model_inputs,
     resolve_target,
 )
 from attnkit.importance.defaults import OUTPUT, default_positions, token_id, warn_unscored_words
@@ -109,7 +109,7 @@ def integrated_gradients(
     if is_image_input(inputs):  # per patch, from an all-zero image (attnkit.importance.images)
         scores = pixel_integrated_gradients(model, inputs, target, n_steps=n_steps, output=output)
         return scores.abs() if absolute else scores
-    kwargs = model_inputs(inputs)
+    kwargs = forward_inputs(inputs)
     input_ids = kwargs.pop("input_ids")
     mask = check_ids_and_mask(input_ids, kwargs.get("attention_mask"))  # (B, T) bool
     if "attention_mask" not in kwargs and _takes_attention_mask(model):

@@ -56,8 +56,8 @@ from attnkit.importance._common import (
     check_token_id,
     evaluation,
     first_pass,
+    forward_inputs,
     logits_of,
-    model_inputs,
     resolve_target,
     scored_output,
 )
@@ -506,7 +506,7 @@ def lime(
     every other input (`token_type_ids`, ...) reaches the model. A token's score is its
     feature's coefficient, averaged over `seeds`; 0 at special tokens and padding.
     """
-    kwargs = model_inputs(inputs)
+    kwargs = forward_inputs(inputs)
     input_ids = kwargs.pop("input_ids")
     attention_mask = kwargs.pop("attention_mask", None)
     mask = check_ids_and_mask(input_ids, attention_mask)  # (B, T) bool
