@@ -89,10 +89,12 @@ def test_attention_heatmaps_selection_mean_and_svg(attn, tmp_path):
 
 def test_attention_heatmaps_arrays_with_tokens_and_mask(attn):
     per_example = attn.weights[:, 0].numpy()  # (L, H, T, T)
-    figure = attention_heatmaps(per_example, tokens=TOKENS[0], mask=attn.mask[0], heads=[0])
+    figure = attention_heatmaps(
+        per_example, tokens=TOKENS[0], mask=attn.mask[0], heads=[0], dims="LHTS"
+    )
     assert "[PAD]" not in all_tick_labels(figure)
     with pytest.raises(AttentionInputError, match="tokens"):
-        attention_heatmaps(per_example, tokens=["a", "b"])
+        attention_heatmaps(per_example, tokens=["a", "b"], dims="LHTS")
 
 
 def test_attention_heatmaps_cross_attention_drops_key_padding():

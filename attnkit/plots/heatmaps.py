@@ -15,7 +15,8 @@ from attnkit.attentions import AttentionInputError, Attentions
 from attnkit.plots.figures import figure_with_axes, finish
 from attnkit.plots.inputs import example_maps, layer_rows
 
-CMAP = "Blues"
+CMAP = "Blues"  # weights and other non-negative scores
+DIVERGING = "RdBu_r"  # signed scores: red raises, blue lowers, white is 0
 
 
 def _panel_inches(tokens: int) -> float:
@@ -33,7 +34,13 @@ def _draw_map(
     """One heatmap cell per entry of `matrix`, labels on the ticks (None hides them)."""
     # imshow, not seaborn.heatmap: seaborn measures every tick label while drawing, which
     # took over 15 s for a 6 x 12 head grid against about 2 s here.
-    image = panel.imshow(matrix, cmap=CMAP, vmin=0.0, vmax=vmax, interpolation="nearest")
+    if matrix.size and float(np.nanmin(matrix)) < 0:  # signed: symmetric diverging scale
+        limit = float(np.nanmax(np.abs(matrix))) if vmax is None else vmax
+        image = panel.imshow(
+            matrix, cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest"
+        )
+    else:
+        image = panel.imshow(matrix, cmap=CMAP, vmin=0.0, vmax=vmax, interpolation="nearest")
     rows, cols = matrix.shape
     if x_labels is None:
         panel.set_xticks([])
@@ -73,13 +80,15 @@ def attention_heatmaps(
     tokens: Sequence[str] | None = None,
     mask: Any | None = None,
     key_tokens: Sequence[str] | None = None,
+    dims: str | None = None,
     ax: Axes | Sequence[Axes] | None = None,
     save: str | Path | None = None,
 ) -> Figure:
     """Grid of attention heatmaps, one row per layer and one column per head.
 
     Args:
-        attn: `Attentions` or weights `(L, B, H, T, S)`, `(L, H, T, S)`, `(L, T, S)`.
+        attn: `Attentions` or weights `(L, B, H, T, S)`, `(L, T, S)`, or 4-D with `dims`
+            naming its dimensions ("LHTS", "LBTS", "BHTS").
         example: batch index (for `Attentions` and 5-D arrays).
         layers, heads: indices to show (all by default); `heads="mean"` shows the head average.
         tokens: labels (default: the Attentions' tokens, else positions); `mask` `(T,)` drops
@@ -89,7 +98,7 @@ def attention_heatmaps(
 
     Only real tokens are shown; rows are queries, columns keys; one colour scale for all panels.
     """
-    selected = example_maps(attn, example, tokens, mask, key_tokens)
+    selected = example_maps(attn, example, tokens, mask, key_tokens, dims)
     maps = selected.maps  # (L, H, T, S)
     layer_ids = _select(maps.shape[0], layers, "layers")
     if isinstance(heads, str):
@@ -103,7 +112,7 @@ def attention_heatmaps(
     size = _panel_inches(max(maps.shape[-2:]))
     figure, axes = figure_with_axes(len(layer_ids), len(head_ids), (size, size), ax)
     shown = maps[np.ix_(layer_ids, head_ids)]  # (L', H', T, S)
-    vmax = float(shown.max()) or 1.0
+    vmax = float(np.abs(shown).max()) or 1.0
     for row, layer in enumerate(layer_ids):
         for col, (head, head_name) in enumerate(zip(head_ids, head_names, strict=True)):
             panel = axes[row, col]
@@ -135,6 +144,7 @@ def cls_across_layers(
     *,
     tokens: Sequence[str] | None = None,
     mask: Any | None = None,
+    dims: str | None = None,
     ax: Axes | None = None,
     save: str | Path | None = None,
 ) -> Figure:
@@ -144,13 +154,14 @@ def cls_across_layers(
     averaged over heads; layer 0 at the bottom.
 
     Args:
-        attn_or_matrix: `Attentions`, weights `(L, B, H, T, T)` / `(L, H, T, T)`, matrices
-            `(L, T, T)` (e.g. rollout) or rows `(L, T)` already taken.
+        attn_or_matrix: `Attentions`, weights `(L, B, H, T, T)`, matrices `(L, T, T)` (one
+            example's rollout), rows `(L, T)` already taken, or 4-D with `dims` (a batch's
+            rollout `(L, B, T, T)` is dims="LBTS").
         example: batch index; row: query position among the real tokens.
         tokens, mask: labels and `(T,)` real-token mask for arrays.
         ax: axes to draw on; save: path (.png/.svg/.pdf).
     """
-    rows, labels, query = layer_rows(attn_or_matrix, row, example, tokens, mask)  # (L, T)
+    rows, labels, query = layer_rows(attn_or_matrix, row, example, tokens, mask, dims)  # (L, T)
     figure, axes = figure_with_axes(1, 1, _rows_inches(rows), ax)
     panel = axes[0, 0]
     _layer_heatmap(panel, rows, labels)
@@ -167,6 +178,7 @@ def compare_maps(
     *,
     example: int = 0,
     mask: Any | None = None,
+    dims: str | None = None,
     ax: Sequence[Axes] | None = None,
     save: str | Path | None = None,
 ) -> Figure:
@@ -175,7 +187,8 @@ def compare_maps(
     Abnar & Zuidema (2020), Fig. 3: e.g. `{"raw": ..., "rollout": ..., "flow": ...}`.
     Each value is one example's `(L, T)` rows or `(L, T, T)` matrices (or anything
     `cls_across_layers` takes); row `row` of each layer is shown. Each panel has its own
-    colour scale, since the methods' values differ in range.
+    colour scale, since the methods' values differ in range; signed values get a diverging
+    scale centred on 0.
 
     Args:
         maps: method name -> values; tokens: labels (all positions or only the real ones);
@@ -184,7 +197,9 @@ def compare_maps(
     """
     if not maps:
         raise AttentionInputError("compare_maps needs at least one method, e.g. {'raw': ...}.")
-    panels = {name: layer_rows(values, row, example, tokens, mask) for name, values in maps.items()}
+    panels = {
+        name: layer_rows(values, row, example, tokens, mask, dims) for name, values in maps.items()
+    }
     largest = max((rows for rows, _, _ in panels.values()), key=np.size)
     figure, axes = figure_with_axes(1, len(panels), _rows_inches(largest), ax)
     for panel, (name, (rows, labels, _)) in zip(axes[0], panels.items(), strict=True):

@@ -1,13 +1,17 @@
 """Turn the inputs the plots accept into one example's arrays over real tokens only.
 
 Accepted: an `Attentions` (pick `example`), or an array / tensor shaped `(L, B, H, T, S)`
-(pick `example`), `(L, H, T, S)` or `(L, T, S)` for one example; row plots also take `(L, T)`.
+(pick `example`), `(L, T, S)` for one example; row plots also take `(L, T)`. A 4-D array is
+ambiguous -- rollout gives `(L, B, T, T)`, one example's weights are `(L, H, T, S)` -- so its
+dimensions are named with `dims=` ("LHTS", "LBTS" or "BHTS"); without it the plot warns
+(`AmbiguousShapeWarning`) and reads "LHTS".
 Token labels come from the `Attentions` or `tokens=`; `mask=` (`(T,)`, True = real token)
 drops padding from arrays. Labels may list all `T` positions or only the real ones.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +20,35 @@ import numpy as np
 import torch
 
 from attnkit.attentions import AttentionInputError, Attentions
+
+DIMS_4D = ("LHTS", "LBTS", "BHTS")
+
+
+class AmbiguousShapeWarning(UserWarning):
+    """A 4-D array was plotted without `dims=`: its dimensions were guessed."""
+
+
+def four_dims(maps: np.ndarray, dims: str | None, example: int) -> np.ndarray:
+    """A 4-D array named by `dims` as `(L, H, T, S)` of one example."""
+    if dims is None:
+        warnings.warn(
+            f"a 4-D array of shape {maps.shape} is ambiguous: rollout gives (L, B, T, T), one "
+            "example's attention is (L, H, T, S). It is read as (L, H, T, S); pass "
+            "dims='LHTS', dims='LBTS' (e.g. rollout, with example=) or dims='BHTS' (one layer), "
+            "or an Attentions, to say which.",
+            AmbiguousShapeWarning,
+            stacklevel=4,
+        )
+        dims = "LHTS"
+    if dims not in DIMS_4D:
+        raise AttentionInputError(
+            f"dims={dims!r} does not name a 4-D array; use one of {', '.join(map(repr, DIMS_4D))}."
+        )
+    if dims == "LBTS":
+        return maps[:, example][:, None]  # (L, 1, T, S)
+    if dims == "BHTS":
+        return maps[example][None]  # (1, H, T, S)
+    return maps
 
 
 def to_numpy(values: Any) -> np.ndarray:
@@ -83,11 +116,13 @@ def example_maps(
     tokens: Sequence[str] | None = None,
     mask: Any | None = None,
     key_tokens: Sequence[str] | None = None,
+    dims: str | None = None,
 ) -> ExampleMaps:
     """`(L, H, T, S)` maps of one example over real tokens, with row and column labels.
 
     For an `Attentions`, `tokens` overrides its tokens and `mask` must be None. A 3-D array is
-    `(L, T, S)` (e.g. head-averaged or rollout) and becomes one head.
+    `(L, T, S)` (e.g. head-averaged, or one example's rollout) and becomes one head; a 4-D
+    array needs `dims` (see the module docstring).
     """
     key_mask = None
     if isinstance(attn, Attentions):
@@ -102,12 +137,14 @@ def example_maps(
         maps = to_numpy(attn)
         if maps.ndim == 5:
             maps = maps[:, example]  # (L, H, T, S)
+        elif maps.ndim == 4:
+            maps = four_dims(maps, dims, example)  # (L, H, T, S)
         elif maps.ndim == 3:
             maps = maps[:, None]  # (L, 1, T, S)
-        elif maps.ndim != 4:
+        else:
             raise AttentionInputError(
                 f"attention to plot must be an Attentions or shaped (L, B, H, T, S), "
-                f"(L, H, T, S) or (L, T, S); got shape {maps.shape}."
+                f"(L, H, T, S) with dims='LHTS' or (L, T, S); got shape {maps.shape}."
             )
     queries, keys = maps.shape[-2:]
     keep_rows = _keep_mask(mask, queries)
@@ -126,9 +163,10 @@ def layer_matrices(
     example: int = 0,
     tokens: Sequence[str] | None = None,
     mask: Any | None = None,
+    dims: str | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Head-averaged `(L, T, T)` matrices of one example over real tokens, and token labels."""
-    selected = example_maps(attn, example, tokens, mask)
+    selected = example_maps(attn, example, tokens, mask, dims=dims)
     if selected.maps.shape[-1] != selected.maps.shape[-2]:
         raise AttentionInputError(
             f"expected square self-attention maps, got {selected.maps.shape[-2:]}; pass encoder "
@@ -143,6 +181,7 @@ def layer_rows(
     example: int = 0,
     tokens: Sequence[str] | None = None,
     mask: Any | None = None,
+    dims: str | None = None,
 ) -> tuple[np.ndarray, list[str], str | None]:
     """Row `row` (a real-token position) of every layer, `(L, T)`, the token labels and the
     row's token (None when given rows).
@@ -153,7 +192,7 @@ def layer_rows(
         rows = to_numpy(attn)  # (L, T)
         keep = _keep_mask(mask, rows.shape[1])
         return rows[:, keep], real_labels(tokens, keep), None
-    matrices, labels = layer_matrices(attn, example, tokens, mask)  # (L, T, T)
+    matrices, labels = layer_matrices(attn, example, tokens, mask, dims)  # (L, T, T)
     if not -len(labels) <= row < len(labels):
         raise AttentionInputError(
             f"row {row} is out of range for {len(labels)} real tokens {labels}."
