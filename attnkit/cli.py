@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:  # ReportError, data and download errors included
         print(f"attnkit: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("attnkit: interrupted; an existing report was left as it was", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -163,6 +163,11 @@ def run_local(
                 one(index)
         else:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for future in as_completed([pool.submit(one, i) for i in range(len(tasks))]):
-                    future.result()
+                futures = [pool.submit(one, i) for i in range(len(tasks))]
+                try:
+                    for future in as_completed(futures):
+                        future.result()
+                except BaseException:  # Ctrl-C or a crash: start nothing more
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
     return [results[i] for i in range(len(tasks))]
