@@ -15,6 +15,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from attnkit.errors import AttnkitError
+
 CLAIM_MIME = "application/vnd.attnkit.claim+json"
 DATA_MIME = "application/vnd.attnkit.data+json"
 
@@ -26,7 +28,7 @@ class Record(dict):
         pass
 
 
-class ClaimError(ValueError):
+class ClaimError(AttnkitError):
     """A claim that cannot enter the scorecard as given."""
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnkit.errors import AttnkitError
+
 PROFILES = ("smoke", "quick", "full")
 
 
-class ReportError(ValueError):
+class ReportError(AttnkitError):
     """A report that cannot be started as asked; the message names the fix."""
 
 
