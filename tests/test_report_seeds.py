@@ -279,3 +279,18 @@ def test_claim_value_and_requires_are_checked():
         "not met: gate",
     )
     assert record["value"] == 2.0 and isinstance(record["value"], float)
+
+
+def test_notebooks_are_found_from_a_checkout_or_an_installed_wheel(tmp_path, monkeypatch):
+    from attnkit.report import runner
+
+    repo_notebooks = runner.notebook_folders()[1]
+    assert (repo_notebooks / "tour.ipynb").is_file()  # the checkout's, from any folder
+    monkeypatch.chdir(tmp_path)
+    assert runner.default_notebooks_dir() == repo_notebooks
+    # Installed from a wheel: no checkout, the notebooks under <prefix>/share/attnkit.
+    wheel = tmp_path / "prefix" / "share" / "attnkit" / "notebooks"
+    write_notebook(wheel, "tour")
+    monkeypatch.setattr(runner.sys, "prefix", str(tmp_path / "prefix"))
+    monkeypatch.setattr(runner, "__file__", str(tmp_path / "site" / "attnkit" / "report" / "x.py"))
+    assert runner.default_notebooks_dir() == wheel

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -23,10 +24,23 @@ from attnkit.report.results import PROFILES, NotebookResult, ReportError
 from attnkit.report.tasks import Task, run_local, task_stem
 
 
+def notebook_folders() -> list[Path]:
+    """Where the paper notebooks are looked for, in order: `./notebooks`, the `notebooks/`
+    folder of the source checkout attnkit runs from, and `<prefix>/share/attnkit/notebooks`,
+    where a wheel installs them."""
+    return [
+        Path.cwd() / "notebooks",
+        Path(__file__).resolve().parent.parent.parent / "notebooks",
+        Path(sys.prefix) / "share" / "attnkit" / "notebooks",
+    ]
+
+
 def default_notebooks_dir() -> Path:
-    """`./notebooks` when it exists, else the `notebooks/` folder beside the package source."""
-    here = Path.cwd() / "notebooks"
-    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "notebooks"
+    """The first of `notebook_folders()` that holds notebooks (else `./notebooks`)."""
+    for folder in notebook_folders():
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder
+    return notebook_folders()[0]
 
 
 def find_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> list[Path]:
