@@ -403,3 +403,29 @@ def sparsity(values: Any, mask: Any = None, *, dim: int | tuple[int, ...] | None
     if dim is None:
         return zeros.sum() / real.sum()
     return zeros.sum(dim) / real.sum(dim)
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def macro_f1(predicted: Any, labels: Any) -> float:
+    """Macro-averaged F1 `(N,), (N,) -> float` over the classes in `labels` or `predicted`.
+
+    Per class c: F1 = 2·TP / (2·TP + FP + FN), 0 when the class is never predicted correctly;
+    then the unweighted mean over classes (scikit-learn's `f1_score(average="macro")`, the
+    score Jain & Wallace 2019 report in Table 1).
+    """
+    predicted = np.asarray(predicted.cpu() if isinstance(predicted, Tensor) else predicted)
+    labels = np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels)
+    if predicted.shape != labels.shape or predicted.ndim != 1 or predicted.size == 0:
+        raise MetricInputError(
+            f"macro_f1 needs two non-empty 1-D arrays of the same length, got shapes "
+            f"{predicted.shape} and {labels.shape}."
+        )
+    scores = []
+    for c in np.union1d(predicted, labels):
+        tp = np.sum((predicted == c) & (labels == c))
+        fp = np.sum((predicted == c) & (labels != c))
+        fn = np.sum((predicted != c) & (labels == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))

@@ -21,7 +21,7 @@ factor (1 by default) is left out. Both logs get +1e-10, so a sparse base attent
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +138,7 @@ def train_consistent_adversary(
     config: TrainConfig | None = None,
     eval_data: Sequence[Any] | None = None,
     model_config: Any = None,
+    model_factory: Callable[[], nn.Module] | None = None,
     batch_size: int = 64,
     cache: bool = True,
     cache_dir: str | None = None,
@@ -155,6 +156,8 @@ def train_consistent_adversary(
             the same fresh weights, drawn after `set_seed(config.seed)`.
         eval_data: where TVD / JSD are measured (default: `data`).
         model_config: the adversary's config (default: the base model's).
+        model_factory: builds the adversary instead (called after `set_seed(config.seed)`),
+            e.g. to load the base model's pretrained embeddings; excludes `model_config`.
         batch_size: evaluation batch size.
         cache, cache_dir, progress: passed to `attnkit.train.fit`.
 
@@ -172,6 +175,8 @@ def train_consistent_adversary(
             f"lam must be >= 0 (λ weighs the attention divergence the adversary maximises; "
             f"λ < 0 would pull its attention towards the base's), got {negative}"
         )
+    if model_factory is not None and model_config is not None:
+        raise ValueError("pass model_config or model_factory, not both")
     _check_several_classes(data)
     base_state = weights_fingerprint(base_model.state_dict())
     was_training = base_model.training
@@ -180,7 +185,10 @@ def train_consistent_adversary(
     try:
         for value in grid:
             set_seed(config.seed)
-            adversary = type(base_model)(model_config or base_model.config)
+            if model_factory is not None:
+                adversary = model_factory()
+            else:
+                adversary = type(base_model)(model_config or base_model.config)
             trained = fit(
                 adversary,
                 data,

@@ -75,6 +75,8 @@ class AdditiveConfig:
     None (J&W). `normalizer` is an `attnkit.normalizers` name, built with `normalizer_kwargs`.
     `attention="uniform"` freezes α to 1/len over the real tokens (the scorer is then unused).
     `head`: see the module docstring; "sigmoid" needs `n_classes == 2`.
+    `freeze_embeddings`: keep the embedding table fixed in training (pretrained vectors loaded
+    with `AdditiveClassifier.load_embeddings`).
     """
 
     vocab_size: int
@@ -88,6 +90,7 @@ class AdditiveConfig:
     n_classes: int = 2
     head: Head = "sigmoid"
     pad_id: int = PAD_ID
+    freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embed_dim", "hidden_size", "n_classes"):
@@ -176,6 +179,7 @@ class AdditiveClassifier(nn.Module):
         self.embedding = nn.Embedding(
             config.vocab_size, config.embed_dim, padding_idx=config.pad_id
         )
+        self.embedding.weight.requires_grad_(not config.freeze_embeddings)
         self.encoder = ENCODERS[config.encoder](config.embed_dim, config.hidden_size)
         hidden = self.encoder.output_size
         normalizer = get_normalizer(config.normalizer, **config.normalizer_kwargs)
@@ -195,7 +199,22 @@ class AdditiveClassifier(nn.Module):
         return (
             f"encoder={c.encoder}, attention={c.attention}, normalizer={c.normalizer}"
             f"{c.normalizer_kwargs or ''}, head={c.head}, n_classes={c.n_classes}"
+            + (", frozen embeddings" if c.freeze_embeddings else "")
         )
+
+    @torch.no_grad()
+    def load_embeddings(self, vectors: Tensor) -> AdditiveClassifier:
+        """Copy pretrained vectors `(vocab_size, embed_dim)` into the embedding table (the PAD
+        row stays 0); returns the model."""
+        expected = (self.config.vocab_size, self.config.embed_dim)
+        if tuple(vectors.shape) != expected:
+            raise ValueError(
+                f"pretrained vectors must be (vocab_size, embed_dim) = {expected}, got "
+                f"{tuple(vectors.shape)}; build the config with embed_dim=vectors.shape[1]."
+            )
+        self.embedding.weight.copy_(vectors)
+        self.embedding.weight[self.config.pad_id] = 0
+        return self
 
     def get_input_embeddings(self) -> nn.Embedding:
         """The token embedding module (Hugging Face's name), used by `attnkit.importance`."""
