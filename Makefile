@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PROFILE ?= quick
+# Seeds for `make report`; e.g. make report SEEDS="0 1 2" gives verdicts over three seeds.
+SEEDS   ?= 0
 STAMP   = $(VENV)/.attnkit-installed
 # Real datasets: $ATTNKIT_DATA_DIR when set, else ../shared/data when this checkout has it;
 # without either, the notebooks fall back to synthetic data and say so.
@@ -27,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 report: setup
-	$(BIN)/attnkit report --profile $(PROFILE)
+	$(BIN)/attnkit report --profile $(PROFILE) --seeds $(SEEDS)
 
 smoke: setup
 	$(BIN)/attnkit report --profile smoke
