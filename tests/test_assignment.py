@@ -29,6 +29,7 @@ PAPER_NOTEBOOKS = [
     "meister2021_sparse_interpretable",
     "zhang2021_rela",
     "zhao2019_explicit_sparse",
+    "attribution_benchmark",
 ]
 PARAMETERS = 'profile = "quick"\nseed = 0\ndata_dir = None\ndevice = "cpu"\nout_dir = "x"'
 

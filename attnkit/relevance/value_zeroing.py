@@ -11,7 +11,7 @@ attention weights are kept); the score of j for token i is how far token i's out
 Batched: the T alterations of a layer run as one batch. With A the attention and v the values,
 zeroing v_j changes each head's mix by a rank-one term, A v − A[:, j] v_jᵀ, so the alterations
 share the attention matmul; the output projection, LayerNorms and FFN then run on a
-(chunk, B, T, D) batch (`chunk_size` alterations at a time, default sized to ~128 MB).
+(chunk, B, T, D) batch (`chunk_size` alterations at a time, default sized to ~16 MB: larger chunks measured slower).
 
 The paper aggregates with rollout (no extra identity); `contribution_rollout(vz, mask,
 residual=0.0)` does that. Padding: rows and columns of padding tokens are 0, and only real tokens
@@ -36,7 +36,7 @@ from attnkit.relevance._encoder import (
     record,
 )
 
-_CHUNK_ELEMENTS = 2**25  # float32 elements of the widest (chunk, B, T, 4D) FFN activation
+_CHUNK_ELEMENTS = 2**22  # float32 elements of the widest (chunk, B, T, 4D) FFN activation (16 MB)
 
 
 @torch.no_grad()
@@ -48,7 +48,7 @@ def value_zeroing(
     Args:
         model: a supported encoder (see `attnkit.relevance`), run in eval mode.
         inputs: the tokenizer's output, with `attention_mask`.
-        chunk_size: alterations (zeroed tokens) per batched pass; default fits ~128 MB.
+        chunk_size: alterations (zeroed tokens) per batched pass; default fits ~16 MB.
 
     Returns:
         (L, B, T, T): row i of [l, b] is how much zeroing each token's value moves token i's
