@@ -12,10 +12,9 @@ accelerator fails under it, as it would on a GPU.
 
 from __future__ import annotations
 
-
 import torch
-from torch.utils._pytree import tree_map
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
 
 aten = torch.ops.aten
 FAKE = torch.device("meta")
@@ -78,7 +77,10 @@ class Accel(torch.Tensor):
             kw = dict(kwargs)
             kw.pop("device")
             return func(args[0].inner, **kw)
-        unwrap = lambda t: t.inner if isinstance(t, Accel) else t
+
+        def unwrap(t):
+            return t.inner if isinstance(t, Accel) else t
+
         out = func(*tree_map(unwrap, args), **tree_map(unwrap, kwargs))
         if func in (aten._pack_padded_sequence.default, aten._pad_packed_sequence.default):
             return (Accel(out[0]), *out[1:])  # batch sizes / lengths stay on the host, as on CUDA
