@@ -120,7 +120,7 @@ def gate(table: pd.DataFrame, name: str, attention: bool = True) -> dict[str, bo
     out = {
         f"{name}: real data (not the synthetic stand-in)": row["data"] == "real",
         f"{name} BiLSTM accuracy {row['trained accuracy']:.3f} within {jw.ACCURACY_TOLERANCE} "
-        f"of the repo's {row['repo accuracy']:.3f}": bool(row["within gate"])
+        f"of the repo's {row['repo accuracy']:.3f}": bool(row["within gate"]),
     }
     if attention:
         out[
