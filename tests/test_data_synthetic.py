@@ -134,6 +134,28 @@ def test_toy_translation_links_follow_the_lexicon():
     assert all(saw[k] > 20 for k in ("dropped", "one_to_many", "reordered", "inserted"))
 
 
+def test_toy_translation_documents_join_sentences_with_shifted_links():
+    """Oracle: a document of several sentences is its sentences one after another, each link
+    shifted by the lengths before it; the lexicon still holds word by word."""
+    docs = make_toy_translation(50, seed=2, sentences=(2, 3))
+    assert "sentences=2-3" in docs.origin
+    for doc in docs:
+        assert doc.sure == doc.possible
+        for i, word in enumerate(doc.src):
+            targets = sorted(j for s, j in doc.sure if s == i)
+            assert [doc.tgt[j] for j in targets] == list(TOY_LEXICON[word])
+    lengths = [len(d.src) for d in docs]
+    assert min(lengths) >= 10 and max(lengths) <= 36
+    assert make_toy_translation(20, seed=2, sentences=1).examples == (
+        make_toy_translation(20, seed=2).examples
+    )
+    fixed = make_toy_translation(10, seed=0, sentences=2)
+    assert all(sum(w == "the" or w == "a" for w in d.src) == 4 for d in fixed)  # 2 NPs a sentence
+    for bad in (0, (3, 2), True, (1.5, 2)):
+        with pytest.raises(ValueError, match="sentences"):
+            make_toy_translation(5, sentences=bad)
+
+
 # --- load(): real data, fallback, require_data, record hook ----------------------------------
 
 

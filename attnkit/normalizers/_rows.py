@@ -29,3 +29,12 @@ def map_rows(
         keys = attend.expand(scores.shape).movedim(dim, -1).contiguous()
     out = kernel(rows.reshape(-1, n).numpy(), keys.reshape(-1, n).numpy())  # (R, n)
     return torch.from_numpy(out).reshape(rows.shape).movedim(-1, dim)
+
+
+def wants_parallel(size: int, min_size: int) -> bool:
+    """Whether a fused kernel should spread `size` scores over numba threads: only for inputs of
+    at least `min_size` scores, and only when torch itself may use more than one thread. A run
+    pinned to one thread (`torch.set_num_threads(1)`, as the notebooks and benchmarks do on a
+    shared machine) gets the serial loop: numba's own pool would otherwise take every core and,
+    on a loaded machine, wait for the slowest of them at each call."""
+    return size >= min_size and torch.get_num_threads() > 1

@@ -25,6 +25,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from attnkit.normalizers._rows import wants_parallel
+
 BUFFER = 32  # largest scores kept per row; attention supports are mostly far smaller
 PARALLEL_MIN_SCORES = 1 << 16  # fewer scores than this: run rows serially
 CHUNK_ROWS = 64  # rows per parallel task
@@ -152,6 +154,6 @@ def sparse_map_rows(scores: np.ndarray, attend: np.ndarray, which: int) -> np.nd
     """sparsemax (which=SPARSEMAX) or 1.5-entmax (ENTMAX15) of each row of `scores` (R, n) over
     the keys where `attend` (R, n) is True; zeros elsewhere. Returns a new array of its dtype."""
     out = np.empty_like(scores)
-    kernel = _rows_parallel if scores.size >= PARALLEL_MIN_SCORES else _rows_serial
+    kernel = _rows_parallel if wants_parallel(scores.size, PARALLEL_MIN_SCORES) else _rows_serial
     kernel(scores, attend, out, which)
     return out

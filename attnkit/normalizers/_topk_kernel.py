@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from attnkit.normalizers._rows import wants_parallel
+
 SMALL_K = 16  # up to here a sorted insertion buffer beats copying the row and selecting
 PARALLEL_MIN_SCORES = 1 << 16  # fewer scores than this: run rows serially
 CHUNK_ROWS = 64  # rows per parallel task
@@ -188,6 +190,6 @@ def topk_softmax_rows(
     Exactly one of `k` / `div` is set. Returns a new (R, n) array of the same dtype.
     """
     out = np.empty_like(scores)
-    kernel = _rows_parallel if scores.size >= PARALLEL_MIN_SCORES else _rows_serial
+    kernel = _rows_parallel if wants_parallel(scores.size, PARALLEL_MIN_SCORES) else _rows_serial
     kernel(scores, attend, out, k or 0, float(div or 0.0), min_k)
     return out

@@ -104,12 +104,54 @@ def _make_example(rng: random.Random) -> AlignmentExample:
     )
 
 
-def make_toy_translation(n: int, *, seed: int = 0, split: str = "") -> AlignmentDataset:
-    """Generate ``n`` sentence pairs with gold alignment; the same seed gives the same pairs."""
+def _join(parts: list[AlignmentExample]) -> AlignmentExample:
+    """Concatenate sentence pairs into one document pair, each link shifted by the lengths of
+    the sentences before it (source and target words keep their own alignment)."""
+    src: list[str] = []
+    tgt: list[str] = []
+    links: set[Link] = set()
+    for part in parts:
+        links.update((s + len(src), t + len(tgt)) for s, t in part.sure)
+        src.extend(part.src)
+        tgt.extend(part.tgt)
+    joined = frozenset(links)
+    return AlignmentExample(src=tuple(src), tgt=tuple(tgt), sure=joined, possible=joined)
+
+
+def make_toy_translation(
+    n: int, *, seed: int = 0, split: str = "", sentences: int | tuple[int, int] = 1
+) -> AlignmentDataset:
+    """Generate ``n`` pairs with gold alignment; the same seed gives the same pairs.
+
+    ``sentences``: each pair is one sentence (1, the default: 5–12 source words), or that many
+    sentences concatenated into one document, or a number drawn uniformly from the inclusive
+    range ``(low, high)`` per pair, e.g. ``(3, 5)`` for 15–60 source words. Longer inputs make
+    top-k with small k genuinely sparse (Zhao et al. 2019 translate whole sentences of 20–30
+    words, against ≤ 12 here).
+    """
+    low, high = (sentences, sentences) if isinstance(sentences, int) else tuple(sentences)
+    if (
+        isinstance(low, bool)
+        or isinstance(high, bool)
+        or not isinstance(low, int)
+        or not isinstance(high, int)
+        or not 1 <= low <= high
+    ):
+        raise ValueError(
+            f"make_toy_translation: sentences must be an int >= 1 or a range (low, high) with "
+            f"1 <= low <= high, got {sentences!r}."
+        )
     rng = random.Random(seed)
+    if high == 1:  # one sentence per pair: no draw for the count (the historical stream)
+        examples = [_make_example(rng) for _ in range(n)]
+    else:
+        examples = [
+            _join([_make_example(rng) for _ in range(rng.randint(low, high))]) for _ in range(n)
+        ]
+    shape = "" if high == 1 else f", sentences={low}-{high}"
     return AlignmentDataset(
-        examples=[_make_example(rng) for _ in range(n)],
-        origin=f"synthetic(toy_translation, seed={seed}, n={n})",
+        examples=examples,
+        origin=f"synthetic(toy_translation, seed={seed}, n={n}{shape})",
         synthetic=True,
         name="toy_translation",
         split=split,

@@ -1,0 +1,88 @@
+"""attnkit.papers._sparse_seq2seq: splits, translator tables, the untrained baseline, speed."""
+
+import pytest
+import torch
+
+from attnkit.papers._sparse_seq2seq import (
+    attention_speed,
+    attention_statistics,
+    speed_at,
+    toy_translation_splits,
+    train_translator,
+    translation_table,
+    untrained_translator,
+)
+
+torch.set_num_threads(1)
+TINY = dict(d_model=8, d_ff=16, n_head=2, dropout=0.0)
+
+
+def test_toy_translation_splits_are_disjoint():
+    train, dev, test = toy_translation_splits(60, 10, 10, seed=3)
+    seen = {(e.src, e.tgt) for e in train}
+    assert len(train) == 60 and len(dev) == 10 and len(test) == 10
+    assert not any((e.src, e.tgt) in seen for e in [*dev, *test])
+
+
+def test_toy_translation_splits_of_several_sentences_are_longer():
+    single = toy_translation_splits(40, 5, 5, seed=0)[0]
+    double = toy_translation_splits(40, 5, 5, seed=0, sentences=2)[0]
+    assert max(len(e.src) for e in single) <= 12
+    assert min(len(e.src) for e in double) >= 2 * min(len(e.src) for e in single)
+
+
+def test_translator_tables_run_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNKIT_CACHE_DIR", str(tmp_path))
+    train, dev, test = toy_translation_splits(40, 4, 4, seed=0)
+    translators = [
+        train_translator(train, dev, n, epochs=1, batch_size=40, progress=False, **TINY)
+        for n in ("softmax", "rela")
+    ]
+    table, stats = translation_table(translators, test)
+    assert set(table.index) == {"softmax", "rela"}
+    assert 0 <= table.loc["rela", "sparsity"] <= 1
+    assert table.loc["softmax", "null_rate"] == 0
+    assert len(stats["rela"]["aer_best_head"]) == 2
+
+
+def test_untrained_rela_sparsity_is_the_share_of_nonpositive_scores():
+    """Oracle: ReLU zeroes exactly the scores ≤ 0, so the cross-attention sparsity of the
+    untrained model equals the share of real cross-attention scores ≤ 0, read off the scores
+    the normaliser receives; at initialisation that share is near one half."""
+    train, _, test = toy_translation_splits(50, 2, 30, seed=1)
+    model = untrained_translator(train, "rela", seed=0, **TINY)
+    assert model.training is None and not model.model.training
+    scores = []
+    hooks = [
+        layer.cross_attn.normalizer.register_forward_hook(
+            lambda module, args, kwargs, out: scores.append((args[0], kwargs.get("mask"))),
+            with_kwargs=True,
+        )
+        for layer in model.model.decoder_layers
+    ]
+    stats = attention_statistics(model, test)
+    for hook in hooks:
+        hook.remove()
+    cross = stats["attentions"].cross
+    real = cross.mask[:, None, :, None] & cross.key_mask[:, None, None, :]  # (B, 1, T, S)
+    zero = torch.stack([s <= 0 for s, _ in scores])  # (L, B, H, T, S): ReLU gives 0 here
+    real = real[None].expand_as(zero)
+    share = float((zero & real).sum() / real.sum())
+    assert stats["sparsity"] == pytest.approx(share, abs=1e-12)
+    assert 0.3 < stats["sparsity"] < 0.7
+    again = untrained_translator(train, "rela", seed=0, **TINY)
+    assert attention_statistics(again, test)["sparsity"] == stats["sparsity"]
+
+
+def test_attention_speed_table_and_speed_at():
+    rows = ["softmax", "rela", "top-k (k=8)", "sparsemax"]
+    speed = attention_speed(
+        (8, 16), batch=2, heads=2, d_head=4, repeats=1, rows=rows, progress=False
+    )
+    assert list(speed.index.get_level_values("n").unique()) == [8, 16]
+    assert (speed.xs("softmax", level="normalizer")["train_speedup"] == 1.0).all()
+    assert (speed[["train_ms", "inference_ms"]] > 0).all().all()
+    assert speed_at(speed, 16)[0] == 16 and speed_at(speed, 128)[0] == 16
+    assert list(speed_at(speed, 8)[1].index) == rows
+    with pytest.raises(ValueError, match="softmax"):
+        attention_speed((8,), rows=["rela"], progress=False)
