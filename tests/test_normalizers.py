@@ -600,7 +600,28 @@ def test_fused_topk_parallel_rows_equal_serial_rows():
     attend = _random_mask(2048, 40, seed=36).numpy()
     serial = torch.empty_like(z).numpy()
     _topk_kernel._rows_serial(z.numpy(), attend, serial, 8, 0.0, 1)
-    parallel = _topk_kernel.topk_softmax_rows(z.numpy(), attend, 8, None, 1)
+    parallel = torch.empty_like(z).numpy()
+    _topk_kernel._rows_parallel(z.numpy(), attend, parallel, 8, 0.0, 1)
+    assert (serial == parallel).all()
+
+
+def test_fused_kernels_run_serially_when_torch_has_one_thread():
+    from attnkit.normalizers import _sparse_kernel
+    from attnkit.normalizers._rows import wants_parallel
+
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert not wants_parallel(1 << 20, 1 << 16)
+        torch.set_num_threads(2)
+        assert wants_parallel(1 << 20, 1 << 16) and not wants_parallel(100, 1 << 16)
+    finally:
+        torch.set_num_threads(old)
+    z = _scores(2048, 40, seed=39, dtype=torch.float32)
+    attend = _random_mask(2048, 40, seed=40).numpy()
+    serial, parallel = torch.empty_like(z).numpy(), torch.empty_like(z).numpy()
+    _sparse_kernel._rows_serial(z.numpy(), attend, serial, _sparse_kernel.SPARSEMAX)
+    _sparse_kernel._rows_parallel(z.numpy(), attend, parallel, _sparse_kernel.SPARSEMAX)
     assert (serial == parallel).all()
 
 
