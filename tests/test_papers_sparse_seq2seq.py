@@ -67,7 +67,7 @@ def test_untrained_rela_sparsity_is_the_share_of_nonpositive_scores():
     real = cross.mask[:, None, :, None] & cross.key_mask[:, None, None, :]  # (B, 1, T, S)
     zero = torch.stack([s <= 0 for s, _ in scores])  # (L, B, H, T, S): ReLU gives 0 here
     real = real[None].expand_as(zero)
-    share = float((zero & real).sum() / real.sum())
+    share = float((zero & real).sum().double() / real.sum().double())
     assert stats["sparsity"] == pytest.approx(share, abs=1e-12)
     assert 0.3 < stats["sparsity"] < 0.7
     again = untrained_translator(train, "rela", seed=0, **TINY)
