@@ -1,4 +1,4 @@
-"""The `attnkit` command: `report`, `data`, `assignment`, `bench`."""
+"""The `attnkit` command: `report`, `explain`, `data`, `assignment`, `bench`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from attnkit import __version__
 from attnkit.report import PROFILES, ReportError, run_report
 
 
@@ -93,13 +94,14 @@ def _bench(args: argparse.Namespace) -> int:
     if not script.is_file():
         print(f"benchmarks not found at {script}; run from a source checkout.", file=sys.stderr)
         return 2
-    sys.argv = [str(script), *args.rest]
+    sys.argv = ["attnkit bench", *args.rest]
     runpy.run_path(str(script), run_name="__main__")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attnkit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"attnkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     report = commands.add_parser("report", help="run the paper notebooks and build the HTML report")
@@ -193,8 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     assignment.set_defaults(func=_assignment)
 
-    bench = commands.add_parser(
-        "bench", help="run benchmarks/bench_propagate.py (its options follow, see --help there)"
+    from attnkit.explain.cli import add_parser as add_explain
+
+    add_explain(commands)
+
+    bench = commands.add_parser(  # no help of its own: `attnkit bench --help` shows the script's
+        "bench",
+        help="run benchmarks/bench_propagate.py (attnkit bench --help: its options)",
+        add_help=False,
     )
     bench.set_defaults(func=_bench)
     return parser
