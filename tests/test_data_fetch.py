@@ -254,7 +254,8 @@ def test_registry_matches_sources_json():
 @needs_real_data
 def test_list_datasets_on_real_data_all_present():
     rows = list_datasets(REAL_DATA)
-    assert {r["name"]: r["status"] for r in rows} == {name: "present" for name in REGISTRY}
+    expected = {name: "present" if e.files else "absent" for name, e in REGISTRY.items()}
+    assert {r["name"]: r["status"] for r in rows} == expected
     assert (
         "neulab/awesome-align@5f150d45bbe5"
         in next(r for r in rows if r["name"] == "alignment")["sources"]
@@ -284,3 +285,13 @@ def test_imdb_builder_reproduces_real_files(tmp_path, request):
         split = Path(remote.target).name.split(".")[0]
         write_imdb_csv_gz(reviews, split, tmp_path / f"{split}.csv.gz")
         assert sha256((tmp_path / f"{split}.csv.gz").read_bytes()) == remote.sha256
+
+
+def test_eev_is_listed_as_known_but_absent_with_its_source(tmp_path):
+    rows = {r["name"]: r for r in list_datasets(tmp_path)}
+    assert rows["eev"]["status"] == "absent"
+    assert rows["eev"]["sources"] == ["https://github.com/google-research-datasets/eev"]
+    table = format_dataset_table(list(rows.values()))
+    assert "known but absent" in table and "eev" in table.split("known but absent")[1]
+    with pytest.raises(RuntimeError, match="cannot be fetched automatically"):
+        fetch("eev", tmp_path, progress=False)

@@ -126,7 +126,8 @@ def list_datasets(
     Each row: ``name``, ``status`` (``present``, ``missing``, ``partial`` or ``corrupt``),
     ``files`` (per file: ``target``, ``path``, ``status``, ``source``, ``url``, ``sha256``),
     ``sources`` (distinct ``repo@commit`` or URLs), ``licence`` and ``note``. With no data
-    directory every file is ``missing``.
+    directory every file is ``missing``. A dataset the kit knows but cannot provide (no files,
+    e.g. EEV) is ``absent``, with its original source in ``sources``.
     """
     root = resolve_data_dir(data_dir)
     rows: list[dict[str, Any]] = []
@@ -147,13 +148,17 @@ def list_datasets(
             )
         statuses = {f["status"] for f in files}
         overall = (
-            "corrupt"
+            "absent"  # known to the kit, not provided: only its original source is given
+            if not entry.files
+            else "corrupt"
             if "corrupt" in statuses
             else statuses.pop()
             if len(statuses) == 1
             else "partial"
         )
         sources = sorted({f"{r.repo}@{r.commit[:12]}" if r.repo else r.url for r in entry.files})
+        if not entry.files and entry.homepage:
+            sources = [entry.homepage]
         rows.append(
             {
                 "name": entry.name,
@@ -195,4 +200,7 @@ def format_dataset_table(rows: list[dict[str, Any]]) -> str:
     ]
     if problems:
         lines += ["", "files not present (fix: attnkit data fetch NAME):", *problems]
+    absent = [f"  {r['name']}: {r['note']}" for r in rows if r["status"] == "absent"]
+    if absent:
+        lines += ["", "known but absent (not obtainable with attnkit data fetch):", *absent]
     return "\n".join(lines)

@@ -460,5 +460,17 @@ REGISTRY: dict[str, DatasetEntry] = {
             ),
         ),
     ),
+    "eev": DatasetEntry(
+        name="eev",
+        licence="see the source; the videos are third-party content listed by ID",
+        note=(
+            "Evoked Expressions from Videos (Sun et al. 2021, arXiv:2001.05488): 15 expression "
+            "scores at 6 Hz per public video ID; the videos and their features cannot be "
+            "obtained here, so notebooks/eev2021_evoked_expression runs on a synthetic stand-in"
+        ),
+        files=(),
+        needs_manual=True,
+        homepage="https://github.com/google-research-datasets/eev",
+    ),
 }
 """Registry name -> entry; the name is also the folder under the data directory."""

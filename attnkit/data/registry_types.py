@@ -47,6 +47,8 @@ class DatasetEntry:
         note: what the files are.
         archive_url: for datasets built from an archive (IMDB): the archive to download.
         needs_manual: True when ``fetch`` cannot download the files itself.
+        homepage: the original source, for a dataset known to the kit but not provided
+            (no ``files``: ``attnkit data list`` shows it as absent, with this source).
     """
 
     name: str
@@ -55,6 +57,7 @@ class DatasetEntry:
     note: str
     archive_url: str = ""
     needs_manual: bool = False
+    homepage: str = ""
 
 
 def github_file(

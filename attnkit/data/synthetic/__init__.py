@@ -5,6 +5,7 @@ from attnkit.data.synthetic.agreement_grammar import (
     make_agreement_dataset,
     make_agreement_examples,
 )
+from attnkit.data.synthetic.polarity_pairs import PolarityPairs, make_polarity_pairs
 from attnkit.data.synthetic.signal_task import (
     SENTIMENT_SIGNAL_WORDS,
     TOPIC_SIGNAL_WORDS,
@@ -14,6 +15,7 @@ from attnkit.data.synthetic.signal_task import (
 from attnkit.data.synthetic.toy_translation import TOY_LEXICON, make_toy_translation
 
 __all__ = [
+    "PolarityPairs",
     "NOUN_NUMBER",
     "SENTIMENT_SIGNAL_WORDS",
     "TOPIC_SIGNAL_WORDS",
@@ -21,6 +23,7 @@ __all__ = [
     "majority_signal_label",
     "make_agreement_dataset",
     "make_agreement_examples",
+    "make_polarity_pairs",
     "make_signal_task",
     "make_toy_translation",
 ]
