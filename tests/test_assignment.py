@@ -30,6 +30,8 @@ PAPER_NOTEBOOKS = [
     "zhang2021_rela",
     "zhao2019_explicit_sparse",
     "attribution_benchmark",
+    "pan2022_lit",
+    "eev2021_evoked_expression",
 ]
 PARAMETERS = 'profile = "quick"\nseed = 0\ndata_dir = None\ndevice = "cpu"\nout_dir = "x"'
 
