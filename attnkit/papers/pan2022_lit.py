@@ -280,6 +280,8 @@ class Locality:
     per_head: pd.DataFrame  # per (model, stage, layer, head)
     stage1_vs_init: float  # trained / initial stage-1 distance
     stage1_vs_late: float  # stage-1 distance / mean of stages 3-4
+    stage1_max_weight: float  # trained: mean over heads and queries of the largest weight
+    stage1_tokens: int  # N, so uniform attention has max weight 1 / N
 
 
 def locality(run: Run, trained: Trained, task: str) -> Locality:
@@ -295,11 +297,15 @@ def locality(run: Run, trained: Trained, task: str) -> Locality:
     )
     table = per_head.pivot_table(index="stage", columns="model", values="distance_px")
     trained_stage = table["trained"]
+    with torch.no_grad():
+        first = stage_attentions(model, images)[0].weights  # (L, B, H, N, N)
     return Locality(
         table=table,
         per_head=per_head,
         stage1_vs_init=float(trained_stage[1] / table.loc[1, "initialisation"]),
         stage1_vs_late=float(trained_stage[1] / trained_stage[[3, 4]].mean()),
+        stage1_max_weight=float(first.max(dim=-1).values.mean()),
+        stage1_tokens=first.shape[-1],
     )
 
 
