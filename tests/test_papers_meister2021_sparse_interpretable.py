@@ -16,6 +16,8 @@ from attnkit.papers.meister2021_sparse_interpretable import (
     Classifier,
     anchored_share,
     entropy_drops,
+    finite,
+    gated,
     input_influence,
     interpretability_row,
     kendall_within_support,
@@ -100,13 +102,24 @@ def _results(accuracy, tau=None, entropies=None):
     return frame
 
 
-def test_quality_gates_name_the_failing_model():
+def test_quality_gates_pass_pairs_and_gated_keeps_them():
     table, requires = quality_gates(_results([0.80, 0.78, 0.74]))
     assert table.loc[("d", "lstm"), "entmax15 − softmax"] == pytest.approx(-0.06)
-    assert list(requires.values()) == [True, False]
-    assert "largest gap 0.060" in list(requires)[1]
-    _, requires = quality_gates(_results([0.66, 0.66, 0.66]))
-    assert list(requires.values()) == [False, True]
+    assert not table.loc[("d", "lstm"), "passes"]  # a gap of 0.06 > 0.05
+    assert list(requires.values()) == [False] and "passing: none of 1" in list(requires)[0]
+    assert list(quality_gates(_results([0.64, 0.64, 0.64]))[1].values()) == [False]
+    results = pd.concat(
+        [
+            _results([0.80, 0.78, 0.76]),
+            _results([0.9, 0.6, 0.9]).rename(index={"lstm": "transformer"}),
+        ]
+    )
+    table, requires = quality_gates(results)
+    assert table["passes"].tolist() == [True, False] and list(requires.values()) == [True]
+    assert "passing: d/lstm of 2" in list(requires)[0]
+    kept = gated(results, table)
+    assert set(kept.index.get_level_values("model")) == {"lstm"} and len(kept) == 3
+    assert finite(float("nan")) is None and finite(0.5) == 0.5
 
 
 def test_tau_gain_and_entropy_drops_on_a_hand_table():
@@ -114,6 +127,7 @@ def test_tau_gain_and_entropy_drops_on_a_hand_table():
     assert tau_gain(results) == pytest.approx(0.1)  # the better sparse map, 0.3, minus 0.2
     attention, influence = entropy_drops(results)
     assert attention == pytest.approx(0.5) and influence == pytest.approx(0.1)
+    assert math.isnan(tau_gain(results.iloc[:0])) and math.isnan(entropy_drops(results.iloc[:0])[0])
 
 
 def test_sizes_reject_an_unknown_profile():
