@@ -981,6 +981,27 @@ def _real_maps(maps: Maps, example: int) -> dict[str, Tensor]:
     return {m: maps.method(m)[:, example, :n] for m in METHODS}  # (L, n) each
 
 
+def pick_example(
+    explained: Explained,
+    attractors: Sequence[int],
+    *,
+    correct: bool = True,
+    attractor: bool | None = True,
+) -> int | None:
+    """First sentence classified correctly (`correct=False`: wrongly) that has an attractor
+    (`attractor=True`), has none (False) or either (None); None if there is no such sentence."""
+    if len(attractors) != len(explained.labels):
+        raise ValueError(
+            f"{len(attractors)} attractor counts for {len(explained.labels)} sentences; pass one "
+            "per explained sentence."
+        )
+    hits = ((explained.labels == explained.predicted) == correct).tolist()
+    for i, (hit, n) in enumerate(zip(hits, attractors, strict=True)):
+        if hit and (attractor is None or (n >= 1) == attractor):
+            return i
+    return None
+
+
 def figure_maps(explained: Explained, maps: Maps, example: int, title: str) -> Figure:
     """Fig. 3: the CLS row of raw attention, rollout and flow at every layer for one sentence."""
     from attnkit.plots import compare_maps
