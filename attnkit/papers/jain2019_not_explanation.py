@@ -72,13 +72,18 @@ class Run:
 
 
 def setup(
-    profile: str, seed: int, data_dir: str | None, device: str = "cpu", require_data: bool = False
+    profile: str,
+    seed: int,
+    data_dir: str | None,
+    device: str = "cpu",
+    require_data: bool = False,
+    datasets=DATASETS,
 ) -> Run:
-    """Load the three datasets at the profile's sizes."""
+    """Load `datasets` (default: the three) at the profile's sizes."""
     if profile not in SIZES:
         raise ValueError(f"unknown profile {profile!r}; use one of {list(SIZES)}")
     run = Run(profile, seed, device, SIZES[profile])
-    for name in DATASETS:
+    for name in datasets:
         run.splits[name] = ex.base_splits(
             name, profile, data_dir=data_dir, require_data=require_data, seed=seed
         )
