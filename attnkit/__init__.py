@@ -8,7 +8,7 @@ Public names are imported lazily so that `import attnkit` (and the `attnkit` com
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -43,6 +43,8 @@ _EXPORTS = {
     "integrated_gradients": "attnkit.importance",
     "ImportanceInputError": "attnkit.importance",
     "lime_text": "attnkit.importance",
+    "lime": "attnkit.importance",
+    "patch_occlusion": "attnkit.importance",
     "lopardo_gradient": "attnkit.importance",
     "AdditiveClassifier": "attnkit.models.additive",
     "AdditiveConfig": "attnkit.models.additive",
@@ -68,6 +70,61 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # the lazy exports, spelled out for IDEs and type checkers
+    from attnkit.adversarial import (  # noqa: F401
+        adversarial_attention,
+        permutation_scores,
+        train_consistent_adversary,
+    )
+    from attnkit.attentions import AttentionInputError, Attentions  # noqa: F401
+    from attnkit.capture import Seq2SeqAttentions, capture  # noqa: F401
+    from attnkit.errors import AttnkitError  # noqa: F401
+    from attnkit.explain import ExplainError, explain  # noqa: F401
+    from attnkit.importance import (  # noqa: F401
+        ImportanceInputError,
+        blank_out,
+        gradient_x_input,
+        input_gradient,
+        integrated_gradients,
+        lime,
+        lime_text,
+        lopardo_gradient,
+        patch_occlusion,
+    )
+    from attnkit.metrics import (  # noqa: F401
+        MetricInputError,
+        entropy,
+        fraction_significant,
+        jsd,
+        kendall,
+        mean_std,
+        sparsity,
+        spearman,
+        tvd,
+    )
+    from attnkit.metrics_correlation import correlation_table  # noqa: F401
+    from attnkit.metrics_faithfulness import (  # noqa: F401
+        FaithfulnessInputError,
+        aopc,
+        deletion_curve,
+        insertion_curve,
+    )
+    from attnkit.models.additive import AdditiveClassifier, AdditiveConfig  # noqa: F401
+    from attnkit.propagate import flow, flow_per_head, rollout, rollout_per_head  # noqa: F401
+    from attnkit.record import claim, used_data  # noqa: F401
+    from attnkit.relevance import (  # noqa: F401
+        RelevanceInputError,
+        alti,
+        attention_norm,
+        contribution_rollout,
+        gae,
+        globenc,
+        grad_rollout,
+        value_zeroing,
+    )
+    from attnkit.report import run_report  # noqa: F401
+    from attnkit.vision import cls_patch_map, mean_attention_distance, patch_map  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

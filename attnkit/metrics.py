@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from attnkit.attentions import Attentions
+from attnkit.errors import AttnkitError
 
 # Pairwise (B, T, T) comparisons are computed in batch chunks of about this many elements.
 _PAIRWISE_CHUNK = 1 << 22
@@ -30,7 +31,7 @@ _KENDALL_EXACT_MAX_N = 33
 LN2 = math.log(2.0)
 
 
-class MetricInputError(ValueError):
+class MetricInputError(AttnkitError):
     """Scores or distributions a metric cannot work with; the message says how to fix it."""
 
 

@@ -23,7 +23,13 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from attnkit.errors import AttnkitError
 from attnkit.metrics import jsd
+
+
+class AlignmentInputError(AttnkitError):
+    """Alignment or translation inputs that do not line up; the message says which."""
+
 
 Link = tuple[int, int]  # (source index, target index)
 
@@ -41,7 +47,7 @@ def aer(
     predicted, sure = [set(a) for a in predicted], [set(s) for s in sure]
     possible = sure if possible is None else [set(p) for p in possible]
     if not len(predicted) == len(sure) == len(possible):
-        raise ValueError(
+        raise AlignmentInputError(
             f"aer: need one link set per sentence in each argument, got {len(predicted)} "
             f"predicted, {len(sure)} sure, {len(possible)} possible."
         )
@@ -73,7 +79,7 @@ def alignments_from_attention(
             i.e. queries that attend to nothing, give no link).
     """
     if weights.dim() != 2:
-        raise ValueError(
+        raise AlignmentInputError(
             f"alignments_from_attention: weights must be (T, S), got {tuple(weights.shape)}"
         )
     block = weights[:tgt_len, :src_len]
@@ -107,7 +113,7 @@ def cross_attention_aer(
     """
     layers, batch, heads = weights.shape[:3]
     if not len(src_lengths) == len(tgt_lengths) == len(sure) == batch:
-        raise ValueError(
+        raise AlignmentInputError(
             f"cross_attention_aer: weights have {batch} sentences but got {len(src_lengths)} "
             f"source lengths, {len(tgt_lengths)} target lengths and {len(sure)} gold sets."
         )
@@ -188,7 +194,7 @@ def corpus_bleu(
     (no tokenisation), one reference each, no smoothing: 0 when some n-gram order has no match.
     """
     if len(hypotheses) != len(references):
-        raise ValueError(
+        raise AlignmentInputError(
             f"corpus_bleu: {len(hypotheses)} hypotheses but {len(references)} references"
         )
     matches, totals = [0] * max_n, [0] * max_n

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import attnkit.data.loading as loading_module
 from attnkit.data import (
     SENTIMENT_SIGNAL_WORDS,
     TOPIC_SIGNAL_WORDS,
@@ -220,12 +219,6 @@ def test_load_rejects_unknown_names_splits_and_options(tmp_path):
         load("alignment_zhen", "train", tmp_path)
     with pytest.raises(TypeError, match="classes"):
         load("sst2", "train", tmp_path, classes=("World",))
-
-
-def test_load_works_without_record_module(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading_module.importlib.util, "find_spec", lambda name: None)
-    with pytest.warns(SyntheticDataWarning):
-        assert load("sst2", "dev", tmp_path, limit=5).synthetic
 
 
 @needs_real_data

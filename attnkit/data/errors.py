@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from attnkit.errors import AttnkitError
+
 DATA_DIR_ENV = "ATTNKIT_DATA_DIR"
 
 
@@ -52,7 +54,7 @@ class DatasetNotFoundError(FileNotFoundError):
         return str(self.args[0])
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(AttnkitError):
     """A dataset file exists but does not have the expected format (truncated, wrong columns, ...).
 
     Attributes:
@@ -77,7 +79,7 @@ class DatasetFormatError(ValueError):
         super().__init__(message)
 
 
-class ChecksumError(ValueError):
+class ChecksumError(AttnkitError):
     """A downloaded (or present) file does not have the sha256 recorded in the registry."""
 
     def __init__(self, path: Path | str, expected: str, actual: str, url: str = "") -> None:

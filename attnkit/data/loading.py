@@ -7,8 +7,6 @@ synthetic task marked ``synthetic=True`` with ``origin="synthetic: <reason>; ...
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,19 +120,10 @@ DATASET_NAMES: tuple[str, ...] = tuple(DATASET_SPECS)
 
 
 def _record_used_data(name: str, origin: str, synthetic: bool, warning: str | None) -> None:
-    """Tell ``attnkit.record`` (written separately) which data was used, if that module exists."""
-    # find_spec rather than catching ImportError around the import: an ImportError raised
-    # *inside* an existing attnkit.record is a real bug and must not be hidden.
-    try:
-        module_exists = importlib.util.find_spec("attnkit.record") is not None
-    except (ImportError, ValueError):
-        module_exists = False
-    if not module_exists:
-        return
-    record = importlib.import_module("attnkit.record")
-    used_data = getattr(record, "used_data", None)
-    if used_data is not None:
-        used_data(name=name, origin=origin, synthetic=synthetic, warning=warning)
+    """Tell `attnkit.record` which data was used (the report lists it on the notebook's page)."""
+    from attnkit import record  # on first use: keeps `import attnkit.data` light
+
+    record.used_data(name=name, origin=origin, synthetic=synthetic, warning=warning)
 
 
 def load(
