@@ -34,3 +34,8 @@ def test_bilinear_overlay_keeps_the_image_size_and_the_map_range():
 def test_overlay_rejects_token_scores():
     with pytest.raises(ValueError, match="patch_map"):
         image_overlay(np.zeros((8, 8)), np.zeros(17))
+
+
+def test_overlay_colour_scale_can_be_shared():
+    heat = image_overlay(np.zeros((8, 8)), np.ones((2, 2)), vmin=0.0, vmax=5.0).axes[0].images[1]
+    assert heat.get_clim() == (0.0, 5.0)

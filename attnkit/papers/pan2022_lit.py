@@ -371,7 +371,8 @@ def rollout_maps(model: PyramidTransformer, images: torch.Tensor) -> torch.Tenso
 
 def figure_query_maps(model: PyramidTransformer, image: torch.Tensor, query=(0.5, 0.5)) -> Figure:
     """Head-mean attention of one query position per attention stage (the paper's Fig. 3):
-    the query is the token under `query` (fractions of height, width)."""
+    the query is the token under `query` (fractions of height, width). Weights are shown as
+    multiples of uniform attention (weight · N; 1 = uniform) on one colour scale for all stages."""
     with torch.no_grad():
         captured = stage_attentions(model, image[None])
     stages = sorted(captured)
@@ -379,20 +380,33 @@ def figure_query_maps(model: PyramidTransformer, image: torch.Tensor, query=(0.5
     picture = image[0].numpy()
     axes[0, 0].imshow(picture, cmap="gray")
     axes[0, 0].set_title("image", fontsize=8)
-    for panel, stage in zip(axes[0, 1:], stages, strict=True):
+    maps, queries = {}, {}
+    for stage in stages:
         h, w = model.config.grids[stage]
-        row, col = int(query[0] * h), int(query[1] * w)
+        queries[stage] = row, col = int(query[0] * h), int(query[1] * w)
         special = model.num_special(stage)
         weights = captured[stage].weights[0, 0].mean(0)  # first layer, head mean: (T, T)
         token = special + row * w + col
-        grid_map = weights[token, special:].reshape(h, w)
+        maps[stage] = weights[token, special:].reshape(h, w) * (h * w)  # 1 = uniform
+    top = max(2.0, max(float(m.max()) for m in maps.values()))
+    for panel, stage in zip(axes[0, 1:], stages, strict=True):
+        h, w = model.config.grids[stage]
+        row, col = queries[stage]
         image_overlay(
-            picture, grid_map, ax=panel, interpolation="nearest", colorbar=False, alpha=0.55
+            picture,
+            maps[stage],
+            ax=panel,
+            interpolation="nearest",
+            colorbar=False,
+            alpha=0.55,
+            vmin=0.0,
+            vmax=top,
         )
         step = model.config.token_pixels[stage]
         corner = (col * step - 0.5, row * step - 0.5)
         panel.add_patch(Rectangle(corner, step, step, fill=False, color="white", lw=1.5))
         panel.set_title(f"stage {stage + 1} ({h}×{w})", fontsize=8)
+    figure.colorbar(axes[0, -1].images[-1], ax=axes[0, -1], fraction=0.046, label="× uniform")
     for panel in axes.flat:
         panel.set_xticks([])
         panel.set_yticks([])

@@ -56,6 +56,8 @@ def image_overlay(
     interpolation: str = "bilinear",
     title: str | None = None,
     colorbar: bool = True,
+    vmin: float | None = None,
+    vmax: float | None = None,
     ax: Axes | None = None,
     save: str | Path | None = None,
 ) -> Figure:
@@ -69,6 +71,8 @@ def image_overlay(
         cmap: matplotlib colour map for the scores.
         interpolation: "bilinear" (smooth, as vit-explain's cv2.resize) or "nearest" (patches
             as blocks).
+        vmin, vmax: the colour scale's ends (default: the map's range), e.g. a shared scale
+            for several panels.
         title, colorbar, ax, save: as in the other attnkit plots.
     """
     picture = _as_image(image)
@@ -77,7 +81,9 @@ def image_overlay(
     figure, axes = figure_with_axes(1, 1, (3.2, 3.2 * size[0] / size[1]), ax)
     panel = axes[0, 0]
     panel.imshow(picture, cmap="gray" if picture.ndim == 2 else None, interpolation="nearest")
-    shown = panel.imshow(heat, cmap=cmap, alpha=alpha, interpolation="nearest")
+    shown = panel.imshow(
+        heat, cmap=cmap, alpha=alpha, interpolation="nearest", vmin=vmin, vmax=vmax
+    )
     panel.set_xticks([])
     panel.set_yticks([])
     if title:
