@@ -236,3 +236,22 @@ def test_every_notebook_page_loads_cleanly(browser, report_dir):
         assert page.locator("figure.attnkit-figure figcaption").count() == images, path.name
         assert page.locator("script").count() == 0, path.name
         page.close()
+
+
+def test_explain_page_opens_cleanly(browser, tmp_path, screenshots):
+    """`attnkit explain ... --out page.html` (issue 14): opens from disk, nothing fetched, no
+    console error, no script, every image inline and loaded."""
+    from attnkit.cli import main
+
+    out = tmp_path / "page.html"
+    text = "The keys to the cabinet are on the table."
+    assert main(["explain", "--model", "minilm", "--text", text, "--out", str(out)]) == 0
+    page, problems = open_page(browser, out)
+    assert problems == []
+    assert page.locator("script").count() == 0
+    assert page.locator("span.tok").count() >= 6 * 12  # six methods x the sentence's tokens
+    assert page.locator("img").count() >= 1  # the flow graph of a short text
+    shot = screenshots / "explain.png"
+    page.screenshot(path=str(shot), full_page=True)
+    check_screenshot(shot)
+    page.close()

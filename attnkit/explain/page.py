@@ -171,7 +171,9 @@ def page(explanation: Explanation, sidecar: str | None = None) -> str:
         "<h1>attnkit explain</h1>",
         f"<p>Model: {html.escape(explanation.model)}. Methods: {html.escape(', '.join(explanation.methods))}. "
         "Attention methods (raw, rollout, flow) show the first token's row; the others explain "
-        f"the target below ({html.escape(explanation.output)}), signed, special tokens from the tokenizer.</p>",
+        f"the target below ({'its probability' if explanation.output == 'prob' else 'its value'}), "
+        "signed, with special tokens from the tokenizer left at 0 by blank-out and integrated "
+        "gradients.</p>",
     ]
     if sidecar:
         parts.append(
