@@ -166,3 +166,18 @@ def test_long_text_is_truncated_with_a_warning_and_a_note(tmp_path, single_threa
     assert explanation.texts[0].truncated and len(explanation.texts[0].tokens) == 512
     explanation.save(str(tmp_path / "long.html"))
     assert "truncated" in (tmp_path / "long.html").read_text()
+
+
+def test_relevance_methods_through_explain(classifier_folder, single_thread):
+    from attnkit import relevance
+    from attnkit.models.pretrained import load_minilm
+
+    explanation = attnkit.explain(TEXT, methods="alti,value_zeroing")
+    model, tokenizer = load_minilm()
+    expected = relevance.alti(model, tokenizer([TEXT], return_tensors="pt"))[-1, 0, 0]
+    torch.testing.assert_close(torch.tensor(explanation.texts[0].scores["alti"]), expected.float())
+    assert len(explanation.texts[0].layers["value_zeroing"]) == 6
+    with pytest.raises(ExplainError, match="no classification head"):
+        attnkit.explain(TEXT, methods="gae")
+    classified = attnkit.explain(TEXT, str(classifier_folder), methods="gae,grad_rollout")
+    assert len(classified.texts[0].scores["gae"]) == len(classified.texts[0].tokens)

@@ -7,7 +7,11 @@ from attnkit.errors import AttnkitError
 
 ATTENTION_METHODS = ("raw", "rollout", "flow")
 IMPORTANCE_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "blank_out", "lime")
-METHODS = ATTENTION_METHODS + IMPORTANCE_METHODS
+# attnkit.relevance: context mixing of the encoder (first token's row, per layer) ...
+MIXING_METHODS = ("attention_norm", "globenc", "alti", "value_zeroing")
+# ... and gradient-weighted relevance of a classifier's logit (first token's row)
+RELEVANCE_METHODS = ("gae", "grad_rollout")
+METHODS = ATTENTION_METHODS + IMPORTANCE_METHODS + MIXING_METHODS + RELEVANCE_METHODS
 DEFAULT_METHODS = ("raw", "rollout", "flow", "gradient", "integrated_gradients", "blank_out")
 
 

@@ -2,7 +2,9 @@
 
 Attention-based methods read the first token's row (the [CLS] position): `raw` is the last
 layer's head-mean attention, `rollout` and `flow` Abnar & Zuidema's (2020) propagations (their
-defaults), each also given per layer (the layer x token maps). Gradient methods explain the
+defaults), each also given per layer (the layer x token maps); so do the context-mixing methods
+of `attnkit.relevance` (attention_norm and value_zeroing per layer, globenc and alti rolled
+out), while gae and grad_rollout need a classifier's logit. Gradient methods explain the
 stated target (see `attnkit.explain.models`) with the shared defaults of
 `attnkit.importance.defaults`: signed, summed over embedding dimensions, special tokens
 from the tokenizer.
@@ -19,7 +21,13 @@ import torch
 from torch import Tensor
 
 from attnkit.explain.models import Loaded, load
-from attnkit.explain.names import IMPORTANCE_METHODS, ExplainError, check_methods
+from attnkit.explain.names import (
+    IMPORTANCE_METHODS,
+    MIXING_METHODS,
+    RELEVANCE_METHODS,
+    ExplainError,
+    check_methods,
+)
 
 FLOW_LAYERS_UP_TO = 32  # real tokens up to which flow is also computed for every layer
 GRAPH_UP_TO = 12  # real tokens up to which the page draws the flow graph
@@ -81,6 +89,27 @@ def _attention_rows(loaded: Loaded, batch: dict, methods: Sequence[str]):
             ]
             layers["flow"] = torch.stack(per_layer, dim=1)  # (B, L, T)
     return scores, layers, attn
+
+
+def _relevance(loaded: Loaded, batch: dict, methods: Sequence[str], target: Tensor):
+    """attnkit.relevance methods: `(B, T)` first-token rows and `(B, L, T)` per-layer rows."""
+    from attnkit import relevance
+
+    scores, layers = {}, {}
+    for name in methods:
+        if name in MIXING_METHODS:
+            maps = getattr(relevance, name)(loaded.encoder, batch)  # (L, B, T, T)
+            rows = maps[:, :, 0]  # (L, B, T)
+            scores[name], layers[name] = rows[-1], rows.transpose(0, 1)
+        elif name in RELEVANCE_METHODS:
+            if loaded.labels is None:
+                raise ExplainError(
+                    f"{name} weighs attention by the gradient of a classifier's logit; "
+                    f"{loaded.name} has no classification head. Use a classifier folder, or the "
+                    "context-mixing methods (attention_norm, globenc, alti, value_zeroing)."
+                )
+            scores[name] = getattr(relevance, name)(loaded.encoder, batch, target)[:, 0]  # (B, T)
+    return scores, layers
 
 
 def _importance(name: str) -> Callable[..., Tensor]:
@@ -190,6 +219,9 @@ def explain(
     logits = getattr(outputs, "logits", outputs)  # (B, C)
     chosen = logits.argmax(-1) if torch_target is None else torch.full((len(texts),), torch_target)
     scores, layers, attn = _attention_rows(loaded, batch, methods)
+    mixing, mixing_layers = _relevance(loaded, batch, methods, chosen)
+    scores.update(mixing)
+    layers.update(mixing_layers)
     for name in methods:
         if name in IMPORTANCE_METHODS:
             scores[name] = _importance(name)(
