@@ -24,7 +24,8 @@ from pathlib import Path
 SENTENCE = (
     "The keys to the old wooden cabinet, which my grandmother bought at a market in the small "
     "town where she grew up, are on the kitchen table next to the letters that arrived this "
-    "morning from her sister, who still lives there and writes every week."
+    "morning from her sister, who still lives there and writes to her every single week without "
+    "fail, as she has done for years."
 )
 
 
