@@ -14,12 +14,12 @@ from attnkit.papers import wiegreffe2019_not_not_explanation as wp
 from attnkit.recipes import explanation as ex
 
 
-def test_peaked_permutation_keeps_documents_with_max_attention_at_least_one_half():
+def test_peaked_permutation_keeps_documents_with_max_attention_at_least_the_peaked_cut():
     frame = pd.DataFrame(
         {
             "dataset": ["sst"] * 4 + ["imdb"] * 2,
             "encoder": ["lstm"] * 5 + ["average"],
-            "max attention": [0.2, 0.5, 0.9, 0.7, 0.8, 0.9],
+            "max attention": [0.2, 0.25, 0.9, 0.7, 0.8, 0.9],
             "median |Δŷ|": [0.9, 0.01, 0.03, 0.5, 0.2, 0.0],
         }
     )

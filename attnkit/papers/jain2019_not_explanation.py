@@ -53,11 +53,16 @@ REPO_ACCURACY = ex.JW_REPO_ACCURACY
 PAPER_F1 = ex.JW_PAPER_F1
 #: The gate: a BiLSTM within this distance of the repo's accuracy can test the claims.
 ACCURACY_TOLERANCE = 0.05
+#: The average encoder's gate, against the same repo BiLSTM accuracy: its own accuracy files
+#: (`graph_outputs/evaluate/*+average+tanh.json`) were not transcribed, and a non-contextual
+#: model is expected to trail the BiLSTM, so it gets twice the band (our choice).
+AVERAGE_TOLERANCE = 0.10
 #: J&W's adversarial thresholds (§4.2): JSD above 0.4 while |Δŷ| stays ≤ 0.05.
 ADVERSARY_JSD, ADVERSARY_DELTA_Y = 0.4, 0.05
-#: Max-attention bins of the permutation figure (J&W's Figs. 2–3 x-axis), and "peaked".
+#: Max-attention bins of the permutation figure (J&W's Figs. 2–3 x-axis), and "peaked": the
+#: upper three bins (on IMDB, ~130 tokens, 0.25 is ~30× the uniform weight; few reviews reach 0.5).
 MAX_ATTENTION_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
-PEAKED = 0.5
+PEAKED = 0.25
 
 
 @dataclass
@@ -101,7 +106,12 @@ def train_models(run: Run, encoders=ENCODERS) -> dict[tuple[str, str], ex.Classi
     """J&W's classifiers per (dataset, encoder), trained (or loaded from the cache)."""
     return {
         (name, encoder): ex.train_base(
-            run.splits[name], run.profile, encoder=encoder, seed=run.seed, device=run.device
+            run.splits[name],
+            run.profile,
+            encoder=encoder,
+            seed=run.seed,
+            device=run.device,
+            progress=False,  # a bar frozen at 0 % on the page says nothing
         )
         for name in DATASETS
         for encoder in encoders
@@ -125,6 +135,7 @@ def performance(run: Run, models: dict[tuple[str, str], ex.Classifier]) -> pd.Da
         scores = ex.evaluate(clf, run.splits[name].test)
         peak = attention_peakedness(clf, run.splits[name].test)
         repo = REPO_ACCURACY[name]
+        band = ACCURACY_TOLERANCE if encoder == "lstm" else AVERAGE_TOLERANCE
         rows.append(
             {
                 "dataset": name,
@@ -135,7 +146,8 @@ def performance(run: Run, models: dict[tuple[str, str], ex.Classifier]) -> pd.Da
                 "test macro-F1": scores["f1"],
                 "paper F1 (BiLSTM)": PAPER_F1[name],
                 "repo accuracy (BiLSTM)": repo,
-                "within gate": abs(scores["accuracy"] - repo) <= ACCURACY_TOLERANCE,
+                "gate band": band,
+                "within gate": abs(scores["accuracy"] - repo) <= band,
                 **peak,
                 "attention peaked": peak["mean max attention"] > peak["mean 2/n"],
                 "trained in s": round(clf.training.train_time_s, 1),
@@ -153,7 +165,7 @@ def gates(table: pd.DataFrame, encoder: str = "lstm") -> dict[str, bool]:
         out[f"{name}: real data (not the synthetic stand-in)"] = row["data"] == "real"
         out[
             f"{name} {encoder} accuracy {row['test accuracy']:.3f} within "
-            f"{ACCURACY_TOLERANCE} of the repo's {REPO_ACCURACY[name]:.3f}"
+            f"{row['gate band']:.2f} of the repo's BiLSTM {REPO_ACCURACY[name]:.3f}"
         ] = bool(row["within gate"])
         out[
             f"{name} {encoder} attention not uniform (mean max weight "

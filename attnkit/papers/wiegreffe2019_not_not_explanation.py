@@ -96,9 +96,16 @@ def base_and_uniform(run: Run) -> tuple[dict[str, ex.Classifier], dict[str, ex.C
     base, uniform = {}, {}
     for name in run.splits:
         split = run.splits[name]
-        base[name] = ex.train_base(split, run.profile, seed=run.seed, device=run.device)
+        base[name] = ex.train_base(
+            split, run.profile, seed=run.seed, device=run.device, progress=False
+        )
         uniform[name] = ex.train_base(
-            split, run.profile, attention="uniform", seed=run.seed, device=run.device
+            split,
+            run.profile,
+            attention="uniform",
+            seed=run.seed,
+            device=run.device,
+            progress=False,
         )
     return base, uniform
 
@@ -162,7 +169,9 @@ def seed_variance(run: Run, base, names, n_seeds: int, steps: int):
         per_instance[name] = adv
         max_attention = adv.original_attention.max(dim=1).values.numpy()
         for s in SEEDS[:n_seeds]:
-            other = ex.train_base(run.splits[name], run.profile, seed=s, device=run.device)
+            other = ex.train_base(
+                run.splits[name], run.profile, seed=s, device=run.device, progress=False
+            )
             tvd, jsd = compare_to_base(other.model, base[name].model, docs, base[name].collate)
             points[name, s] = (float(tvd.mean()), float(jsd.mean()))
             rows += [
@@ -351,7 +360,7 @@ def diagnostic(run: Run, base, consistent, names) -> pd.DataFrame:
     rows = []
     for name in names:
         data = run.splits[name]
-        common = dict(encoder="average", seed=run.seed, device=run.device)
+        common = dict(encoder="average", seed=run.seed, device=run.device, progress=False)
         scores = {
             "uniform": ex.evaluate(
                 ex.train_base(data, run.profile, attention="uniform", **common), data.test
