@@ -45,6 +45,8 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from attnkit.errors import AttnkitError
+
 SOLUTION_TAG = "solution"
 CHECK_TAG = "check"
 SETUP_TAG = "exercise-setup"
@@ -66,7 +68,7 @@ _MARKER = re.compile(
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class AssignmentError(ValueError):
+class AssignmentError(AttnkitError):
     """An assignment that cannot be made or checked as asked; the message names the fix."""
 
 
