@@ -6,21 +6,26 @@ import pytest
 from attnkit.papers.zhang2021_rela import SIZES, model_sizes, quality_gates, sizes, sparsity_table
 
 
-def _table(token, bleu):
+def _table(token, exact):
     return pd.DataFrame(
-        {"token_accuracy": [token], "bleu": [bleu], "sparsity": [0.0], "null_rate": [0.0]},
+        {
+            "token_accuracy": [token],
+            "sequence_accuracy": [exact],
+            "sparsity": [0.0],
+            "null_rate": [0.0],
+        },
         index=["softmax"],
     )
 
 
 def test_quality_gates_need_a_learned_model_below_the_ceiling():
-    assert list(quality_gates(_table(0.95, 90.0)).values()) == [True, True]
-    assert list(quality_gates(_table(0.80, 90.0)).values()) == [False, True]
-    assert list(quality_gates(_table(0.99, 100.0)).values()) == [True, False]
+    assert list(quality_gates(_table(0.95, 0.80)).values()) == [True, True]
+    assert list(quality_gates(_table(0.80, 0.20)).values()) == [False, True]
+    assert list(quality_gates(_table(0.999, 0.96)).values()) == [True, False]
 
 
 def test_sparsity_table_adds_the_untrained_baseline():
-    table = _table(0.9, 90.0).rename(index={"softmax": "rela"})
+    table = _table(0.9, 0.5).rename(index={"softmax": "rela"})
     stats = {"rela": {"encoder_sparsity": 0.4, "null_rate_per_layer": [0.1, 0.2]}}
     out = sparsity_table(table, stats, untrained=0.48)
     assert out.loc["untrained rela (baseline)", "sparsity"] == pytest.approx(0.48)
