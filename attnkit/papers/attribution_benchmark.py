@@ -65,7 +65,7 @@ SIZES = {
     "quick": dict(
         n_train=None, n_dev=400, n_test=300, n_layer=6, n_head=8, d_model=64, epochs=8,
         n_explain=100, sst_train=960, sst_dev=100, sst_test=100, sst_epochs=1, sst_explain=32,
-        lime_samples=150, ig_steps=16,
+        lime_samples=100, ig_steps=8,
     ),
     "full": dict(
         n_train=None, n_dev=500, n_test=2000, n_layer=6, n_head=8, d_model=128, epochs=30,
