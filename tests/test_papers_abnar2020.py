@@ -493,3 +493,14 @@ def test_figures_draw():
     ]
     assert all(isinstance(f, Figure) for f in figures)
     assert len(figures[0].axes) == 2 and len(figures[4].axes) >= 6
+
+
+def test_notebook_markdown_has_no_tab_characters():
+    """ "\\tfrac12" once lost its backslash to a TAB (rendered "⇥frac12")."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "notebooks" / "abnar2020_attention_flow.ipynb"
+    for cell in json.loads(path.read_text())["cells"]:
+        text = "".join(cell["source"])
+        assert "\t" not in text, f"TAB in a {cell['cell_type']} cell: {text[:80]!r}"
