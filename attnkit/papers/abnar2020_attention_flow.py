@@ -65,7 +65,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "quick": dict(
         n_dev=200,
         n_test=200,
-        gpt2=dict(n_train=None, n_layer=6, n_head=8, d_model=64, epochs=8, lr=2e-3),
+        gpt2=dict(n_train=3000, n_layer=6, n_head=8, d_model=64, epochs=5, lr=2e-3),
         minilm=dict(n_train=2000, epochs=1, lr=2e-4, max_len=48),
         sst=dict(n_train=960, n_dev=100, n_test=100, epochs=1),
     ),
