@@ -75,6 +75,9 @@ class TrainConfig:
     ``patience``: stop after this many epochs without dev improvement (``None``: run all
     epochs). With dev data the best epoch's weights are restored either way.
     ``extra``: free JSON-serialisable settings (e.g. a model-code version) for the key.
+    ``fused``: torch's fused Adam/AdamW kernel (same update rule, one kernel for every
+    parameter): about 8x faster steps on CPU for models with a large embedding table, with
+    float rounding that differs from the default implementation, so it is part of the key.
     """
 
     epochs: int = 10
@@ -87,6 +90,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     extra: dict[str, Any] = field(default_factory=dict)
+    fused: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -311,7 +315,8 @@ def _parameter_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     groups = _parameter_groups(model, config.lr)
-    return optimizer_class(groups, lr=config.lr, weight_decay=config.weight_decay)
+    options = {"fused": True} if config.fused else {}
+    return optimizer_class(groups, lr=config.lr, weight_decay=config.weight_decay, **options)
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -518,7 +523,7 @@ def _cache_key_inputs(
             # pretrained checkpoint) must not share an entry.
             "initial_weights_sha256": checkpoint_cache.weights_fingerprint(state),
         },
-        "train_config": dataclasses.asdict(config),
+        "train_config": _config_key(config),
         "data": {"train": data_fingerprint(train_data), "dev": data_fingerprint(dev_data)},
         "functions": {
             "loss_fn": checkpoint_cache.callable_name(loss_fn),
@@ -527,6 +532,15 @@ def _cache_key_inputs(
         },
         "extra": cache_key_extra,
     }
+
+
+def _config_key(config: TrainConfig) -> dict[str, Any]:
+    """The config as it enters the cache key; `fused` only when on, so that the keys of runs
+    made before the option existed (all unfused) stay valid."""
+    settings = dataclasses.asdict(config)
+    if not config.fused:
+        del settings["fused"]
+    return settings
 
 
 def _metadata_for(result: TrainResult, key_inputs: Any) -> dict[str, Any]:

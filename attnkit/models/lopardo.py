@@ -19,9 +19,13 @@ The paper's sizes (authors' `params.py`) are the `full` profile: H = 6, d_in = 1
 d_attn = d_out = 64, MAX_LEN = 256. Their heads are initialised U(-0.1, 0.1) and the token
 embedding keeps torch's N(0, 1) default; so do we.
 
-One difference from the authors' code: they pad every document to MAX_LEN with UNK and do not
-mask it, so padding takes attention. Here padding is masked (α_t = 0 on padding), so a
-document's output does not depend on how much padding shares its batch.
+Padding (`LopardoConfig.padding`). The authors pad every document to MAX_LEN with UNK and do
+not mask it, so padding takes attention (their `process_text`; `padding="unk"`). Our default,
+`padding="masked"`, gives padding α_t = 0, so a document's output does not depend on how much
+padding shares its batch. Under `"unk"` the model reads every PAD id as UNK and attends to every
+position, and inputs must be exactly `max_len` long (`lopardo_collate(..., padding="unk")` and
+`pad_to_max_len` pad them); `attention_mask` still says which positions are the document's
+words (LIME's features, the CLS and empty-document checks), not which ones are attended.
 
 Input handling:
 * too long: `lopardo_collate` (like the paper's `process_text`) keeps the first `max_len`
@@ -44,13 +48,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnkit.models.vocab import CLS_ID, PAD_ID, ClassificationCollate, Vocab
+from attnkit.models.vocab import CLS_ID, PAD_ID, UNK_ID, ClassificationCollate, Vocab
+
+Padding = Literal["masked", "unk"]
+PADDINGS = ("masked", "unk")
 
 # Sizes per notebook profile. `full` is the paper's; `quick` keeps its widths with shorter
 # documents (CLAIMS.md §7 "Faithful CPU scale-down": MAX_LEN 64-128); `smoke` is for CI.
@@ -66,6 +73,8 @@ class LopardoConfig:
     """Sizes of the model; the defaults are the paper's (`full` profile).
 
     `max_len` counts the CLS token. `init_range`: heads start U(-init_range, init_range).
+    `padding`: "masked" (ours: padding takes no attention) or "unk" (the authors': inputs are
+    padded to `max_len` with UNK, which takes part in attention; see the module docstring).
     """
 
     vocab_size: int
@@ -78,14 +87,21 @@ class LopardoConfig:
     init_range: float = 0.1
     pad_id: int = PAD_ID
     cls_id: int = CLS_ID
+    unk_id: int = UNK_ID
+    padding: Padding = "masked"
 
     def __post_init__(self) -> None:
+        if self.padding not in PADDINGS:
+            raise ValueError(
+                f"padding must be one of {PADDINGS} ('masked': padding takes no attention; "
+                f"'unk': Lopardo et al.'s UNK padding to max_len, attended), got {self.padding!r}"
+            )
         for name in ("vocab_size", "max_len", "n_head", "d_in", "d_attn", "d_out", "n_classes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_len < 2:
             raise ValueError(f"max_len must leave room for CLS and one word, got {self.max_len}")
-        for name in ("pad_id", "cls_id"):
+        for name in ("pad_id", "cls_id", "unk_id"):
             if not 0 <= getattr(self, name) < self.vocab_size:
                 raise ValueError(
                     f"{name} {getattr(self, name)} is outside the vocabulary "
@@ -231,6 +247,10 @@ class LopardoClassifier(nn.Module):
             raise ValueError("pass exactly one of input_ids (B, T) or inputs_embeds (B, T, d_in)")
         if inputs_embeds is None:
             self._check_ids(input_ids)
+            if self.config.padding == "unk":  # the authors' padding token is UNK
+                input_ids = input_ids.masked_fill(
+                    input_ids == self.config.pad_id, self.config.unk_id
+                )
             inputs_embeds = self.tok_emb(input_ids)  # (B, T, d_in)
         if inputs_embeds.dim() != 3 or inputs_embeds.size(-1) != self.config.d_in:
             raise ValueError(
@@ -243,6 +263,12 @@ class LopardoClassifier(nn.Module):
                 f"sequence length {T} exceeds the model's max_len={self.config.max_len} (CLS "
                 "included); encode with lopardo_collate / Vocab.encode(truncate=True), which keep "
                 "the first max_len tokens, or build the model with a larger max_len."
+            )
+        if self.config.padding == "unk" and T != self.config.max_len:
+            raise ValueError(
+                f"padding='unk' (the authors' convention) attends to UNK padding up to max_len="
+                f"{self.config.max_len}, so inputs must have exactly that many positions, got {T}; "
+                "pad them with pad_to_max_len or lopardo_collate(..., padding='unk')."
             )
         return inputs_embeds + self.pos_enc[:T]  # (B, T, d_in)
 
@@ -266,7 +292,8 @@ class LopardoClassifier(nn.Module):
     def key_mask(
         self, input_ids: Tensor | None, attention_mask: Tensor | None, e: Tensor
     ) -> Tensor:
-        """Boolean `(B, T)` real-token mask, checked: CLS real, at least one word per example."""
+        """Boolean `(B, T)` mask of the attended keys, checked: CLS real, at least one word per
+        example. It is the real-token mask, or all ones under `padding="unk"`."""
         B, T, _ = e.shape
         if attention_mask is None:
             if input_ids is None:
@@ -290,6 +317,8 @@ class LopardoClassifier(nn.Module):
                 f"examples {empty[:10]} are empty documents (CLS and no word); drop them before "
                 "encoding."
             )
+        if self.config.padding == "unk":  # the authors': UNK padding takes part in attention
+            return torch.ones_like(key_mask)
         return key_mask
 
     def _check_ids(self, input_ids: Tensor) -> None:
@@ -312,13 +341,45 @@ class LopardoClassifier(nn.Module):
             )
 
 
-def lopardo_collate(vocab: Vocab, max_len: int) -> ClassificationCollate:
+def pad_to_max_len(
+    input_ids: Tensor, attention_mask: Tensor, max_len: int
+) -> tuple[Tensor, Tensor]:
+    """Right-pad `(B, T)` ids (with PAD, which a `padding="unk"` model reads as UNK) and the mask
+    (with 0) to `(B, max_len)`, as the authors' `process_text` pads every document."""
+    B, T = input_ids.shape
+    if T > max_len:
+        raise ValueError(f"{T} positions exceed max_len={max_len}; encode with truncate=True")
+    ids = input_ids.new_full((B, max_len), PAD_ID)  # (B, max_len)
+    mask = attention_mask.new_zeros((B, max_len))  # (B, max_len)
+    ids[:, :T], mask[:, :T] = input_ids, attention_mask
+    return ids, mask
+
+
+class _PaddedToMaxLen(ClassificationCollate):
+    """`ClassificationCollate` whose batches are padded to `max_len` (the authors' convention)."""
+
+    def __call__(self, examples: Any) -> dict[str, Tensor]:
+        batch = super().__call__(examples)
+        ids, mask = pad_to_max_len(batch["input_ids"], batch["attention_mask"], self.max_len)
+        return {**batch, "input_ids": ids, "attention_mask": mask}
+
+    def __repr__(self) -> str:  # part of the trainer's cache key
+        return "PaddedToMaxLen" + super().__repr__()
+
+
+def lopardo_collate(
+    vocab: Vocab, max_len: int, padding: Padding = "masked"
+) -> ClassificationCollate:
     """`collate` for `attnkit.train.fit`: CLS + tokens, right-padded, `{"input_ids",
     "attention_mask", "labels"}`.
 
     Documents longer than `max_len` (CLS included) keep their first tokens, with a warning --
     the paper's `process_text` truncates the same way. Unknown words become UNK; an empty
     document is a `ValueError`. Takes `(tokens, label)` pairs (`labelled_examples(dataset)` for
-    a `TextDataset` from `attnkit.data.load`).
+    a `TextDataset` from `attnkit.data.load`). `padding="unk"` pads every batch to `max_len`
+    (for a model built with the authors' padding); "masked" pads to the longest document.
     """
-    return ClassificationCollate(vocab, max_len, add_cls=True, truncate=True)
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    collate = _PaddedToMaxLen if padding == "unk" else ClassificationCollate
+    return collate(vocab, max_len, add_cls=True, truncate=True)

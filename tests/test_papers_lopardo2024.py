@@ -1,4 +1,5 @@
-"""Tests for attnkit.recipes.lopardo against independent oracles (autograd, scipy, direct calls)."""
+"""Tests for attnkit.papers.lopardo2024_attention_posthoc against independent oracles (autograd,
+scipy, numpy least squares, direct calls)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from attnkit.data.types import TextDataset
 from attnkit.importance import lime_approximation, lime_text
 from attnkit.models.lopardo import LopardoClassifier, LopardoConfig
 from attnkit.models.vocab import Vocab
-from attnkit.recipes.lopardo import (
+from attnkit.papers.lopardo2024_attention_posthoc import (
     GRADIENT_SCORES,
     LopardoModel,
     agreement_table,
@@ -21,7 +22,7 @@ from attnkit.recipes.lopardo import (
     gradient_check,
     gradient_scores,
     lime_error_by_length,
-    train_lopardo,
+    train_model,
 )
 from attnkit.train import TrainResult
 
@@ -177,7 +178,8 @@ def test_encode_truncates_with_a_warning_and_rejects_empty_documents():
     assert trained.vocab.decode(ids[0]) == ["<cls>", "w1", "<unk>"]
 
 
-def test_train_lopardo_learns_a_separable_task(tmp_path, monkeypatch):
+@pytest.mark.parametrize("padding", ["masked", "unk"])
+def test_train_model_learns_a_separable_task(tmp_path, monkeypatch, padding):
     monkeypatch.setenv("ATTNKIT_CACHE_DIR", str(tmp_path))
     rng = np.random.default_rng(0)
     texts, labels = [], []
@@ -188,24 +190,12 @@ def test_train_lopardo_learns_a_separable_task(tmp_path, monkeypatch):
         texts.append(words)
         labels.append(label)
     data = TextDataset(texts, labels, ("negative", "positive"), "test")
-    trained = train_lopardo(
-        data, data, profile="smoke", epochs=8, lr=1e-2, batch_size=16, seed=0, progress=False
-    )
+    options = dict(profile="smoke", epochs=8, lr=1e-2, batch_size=16, seed=0, progress=False)
+    trained = train_model(data, data, padding=padding, **options)
     assert trained.model.config.n_head == 2 and "good" in trained.vocab
+    assert trained.padding == padding
     assert evaluate_accuracy(trained, data) >= 0.95
-    again = train_lopardo(
-        data, data, profile="smoke", epochs=8, lr=1e-2, batch_size=16, seed=0, progress=False
-    )
+    again = train_model(data, data, padding=padding, **options)
     assert again.training.from_cache
-    shorter = train_lopardo(
-        data,
-        data,
-        profile="smoke",
-        epochs=8,
-        lr=1e-2,
-        batch_size=16,
-        seed=0,
-        progress=False,
-        max_len=8,
-    )
-    assert shorter.model.config.max_len == 8 and not shorter.training.from_cache
+    other = train_model(data, data, padding="masked" if padding == "unk" else "unk", **options)
+    assert not other.training.from_cache  # the convention is part of the cache key
