@@ -4,6 +4,7 @@ scipy, numpy least squares, direct calls)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import stats
@@ -16,14 +17,17 @@ from attnkit.papers.lopardo2024_attention_posthoc import (
     GRADIENT_SCORES,
     LopardoModel,
     agreement_table,
+    attention_peakedness,
     evaluate_accuracy,
     explain_documents,
     explanation_frame,
     gradient_check,
     gradient_scores,
     lime_error_by_length,
+    top_tokens,
     train_model,
 )
+from attnkit.papers.lopardo2024_attention_posthoc import proportional_residual as paper_residual
 from attnkit.train import TrainResult
 
 WORDS = [f"w{i}" for i in range(30)]
@@ -199,3 +203,65 @@ def test_train_model_learns_a_separable_task(tmp_path, monkeypatch, padding):
     assert again.training.from_cache
     other = train_model(data, data, padding="masked" if padding == "unk" else "unk", **options)
     assert not other.training.from_cache  # the convention is part of the cache key
+
+
+def per_head_autograd(model, ids, mask, target):
+    """∇_{e_t} f_h for every head by autograd, `(B, H, T, d)`."""
+    embeddings = model.tok_emb(ids).detach().requires_grad_()
+    head_logits = model(inputs_embeds=embeddings, attention_mask=mask).head_logits
+    grads = []
+    for h in range(head_logits.size(1)):
+        chosen = head_logits[:, h].gather(1, target[:, None]).sum()
+        (grad,) = torch.autograd.grad(chosen, embeddings, retain_graph=True)
+        grads.append(grad)
+    return torch.stack(grads, dim=1)
+
+
+def test_proportional_residual_equals_a_least_squares_oracle():
+    trained = tiny_trained()
+    ids, mask = trained.encode(documents(4))
+    got = paper_residual(trained, ids, mask)
+    out = trained.model(ids, mask)
+    target = out.logits.argmax(-1)
+    grads = per_head_autograd(trained.model, ids, mask, target).detach().numpy()
+    alpha = out.attention.detach().numpy()
+    for b in range(4):
+        words = slice(1, int(mask[b].sum()))  # CLS left out
+        residuals = []
+        for h in range(3):
+            G, a = grads[b, h, words], alpha[b, h, words]  # (n, d), (n,)
+            # min_c ‖G − a cᵀ‖_F is a least-squares problem per dimension, one regressor a.
+            c, *_ = np.linalg.lstsq(a[:, None], G, rcond=None)
+            residuals.append(np.linalg.norm(G - a[:, None] @ c) / np.linalg.norm(G))
+        assert float(got[b]) == pytest.approx(np.mean(residuals), rel=1e-9)
+    assert 0 < float(got.min()) and float(got.max()) < 1
+
+
+def test_proportional_residual_is_zero_when_attention_ignores_the_keys():
+    """With W_k = 0 attention is uniform, q·k_t = 0, and ∇_{e_t} f_h = α_t w W_vᵀ exactly:
+    proportional to attention, residual 0."""
+    trained = tiny_trained()
+    with torch.no_grad():
+        trained.model.heads.W_k.zero_()
+    ids, mask = trained.encode(documents(3))
+    torch.testing.assert_close(
+        paper_residual(trained, ids, mask), torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+
+
+def test_top_tokens_and_attention_peakedness():
+    frame = pd.DataFrame(
+        {"attention (mean)": [0.2, 0.5, 0.3], "LIME": [0.1, -0.2, -0.9]},
+        index=pd.Index(["a", "b", "c"], name="token"),
+    )
+    assert top_tokens(frame) == {"attention (mean)": "b", "LIME": "c"}
+    trained = tiny_trained()
+    ids, mask = trained.encode(documents(2))
+    explained = explain_documents(trained, ids, mask, lime_runs=1, lime_samples=50, progress=False)
+    n = mask.sum(1).double()
+    expected = (explained.attention.mean(1).amax(1) * n).mean()
+    assert attention_peakedness(explained) == pytest.approx(float(expected))
+    uniform = explain_documents(trained, ids, mask, lime_runs=1, lime_samples=50, progress=False)
+    uniform.attention = mask[:, None, :].double().expand(-1, 3, -1) / n[:, None, None]
+    uniform.scores["attention (mean)"] = uniform.attention.mean(1)
+    assert attention_peakedness(uniform) == pytest.approx(1.0)

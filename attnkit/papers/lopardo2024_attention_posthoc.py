@@ -515,14 +515,15 @@ def explain_documents(
             seeds=seeds,
             batch_size=lime_batch_size,
         )
-        beta_hat = lime_approximation(model, ids[b], mask[b], target=c, factor=factor)
+        # The class as a tensor on the model's device (an int would become a tensor there).
+        beta_hat = lime_approximation(model, ids[b], mask[b], target=target[b], factor=factor)
         beta_hat = beta_hat.double().cpu()
         lime_scores[b] = explanation.token_scores().mean(dim=0).cpu()
         where = explanation.feature_of_position.cpu()
         approx_scores[b] = beta_hat[where.clamp(min=0)] * (where >= 0)
         runs.append(explanation.coefficients.cpu())
         approx.append(beta_hat)
-        words.append(trained.vocab.decode(explanation.feature_token_ids.cpu()))
+        words.append(_feature_words(trained.vocab, input_ids[b].cpu(), where))
     scores["LIME"] = lime_scores
     scores["LIME approximation"] = approx_scores
     scores.update(gradient_scores(model, ids, check.closed_form))
@@ -537,6 +538,13 @@ def explain_documents(
         lime_approx=approx,
         feature_tokens=words,
     )
+
+
+def _feature_words(vocab: Vocab, ids: Tensor, feature_of_position: Tensor) -> list[str]:
+    """The word of each LIME feature (its first position's token), from CPU ids `(T,)`."""
+    n_features = int(feature_of_position.max()) + 1
+    first = [int((feature_of_position == j).nonzero()[0]) for j in range(n_features)]
+    return vocab.decode(ids[first])
 
 
 def explanation_frame(explained: Explained, index: int, vocab: Vocab) -> pd.DataFrame:
@@ -615,7 +623,8 @@ def lime_error_by_length(
         for d, tokens in enumerate(documents):
             full_ids, full_mask = _on_model(model, *trained.encode([tokens[:limit]]))
             with torch.no_grad():
-                target = int(model(full_ids, full_mask).logits.argmax(-1)[0])
+                predicted = model(full_ids, full_mask).logits.argmax(-1)[0]  # on the device
+            target = int(predicted)
             for length in lengths:
                 ids, mask = _on_model(model, *trained.encode([tokens[:length]]))
                 explanation = lime_text(
@@ -629,11 +638,12 @@ def lime_error_by_length(
                 )
                 beta = explanation.coefficients.mean(dim=0).cpu()  # (D,)
                 for factor in factors:
-                    beta_hat = lime_approximation(
-                        model, ids[0], mask[0], target=target, factor=factor
+                    beta_hat = (
+                        lime_approximation(model, ids[0], mask[0], target=predicted, factor=factor)
+                        .double()
+                        .cpu()
                     )
-                    difference = beta - beta_hat.double().cpu()
-                    beta_hat = beta_hat.double().cpu()
+                    difference = beta - beta_hat
                     rows.append(
                         dict(
                             document=d,
