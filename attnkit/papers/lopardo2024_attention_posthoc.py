@@ -60,7 +60,7 @@ from attnkit.training.model import train_model as fit_model
 #: Sizes per profile. `full` is the authors' `params.py`: 20k / 5k / 25k IMDB reviews, MAX_LEN
 #: 256, 6 heads, d_in 128, d_attn = d_out 64, AdamW lr 1e-4, batch 16, 10 epochs, the whole
 #: vocabulary, LIME 5 runs × 5000 samples. `quick` keeps the architecture and MAX_LEN and the
-#: 20k training reviews, with a 20k-word vocabulary, lr 1e-3 for 5 epochs instead of 1e-4 for 10,
+#: 20k training reviews, with a 20k-word vocabulary, lr 1e-3 for 6 epochs instead of 1e-4 for 10,
 #: 5k test reviews and fewer LIME samples. `smoke` is for CI.
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": dict(
@@ -87,7 +87,7 @@ SIZES: dict[str, dict[str, Any]] = {
         n_train=20000,
         n_dev=500,
         n_test=5000,
-        epochs=5,
+        epochs=6,
         lr=1e-3,
         batch_size=32,
         max_vocab=20000,
