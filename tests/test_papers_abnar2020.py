@@ -504,3 +504,22 @@ def test_notebook_markdown_has_no_tab_characters():
     for cell in json.loads(path.read_text())["cells"]:
         text = "".join(cell["source"])
         assert "\t" not in text, f"TAB in a {cell['cell_type']} cell: {text[:80]!r}"
+
+
+def test_flow_same_ranking_against_scipy():
+    attn = random_attentions(layers=3, batch=3, tokens=5, lengths=[5, 4, 2], seed=8)
+    maps = paper.cls_maps(attn)
+    got = paper.flow_same_ranking(maps)
+    for layer in range(3):
+        same = []
+        for b, n in enumerate([5, 4]):  # the 2-token sentence is left out
+            rho = spearmanr(maps.flow[layer, b, :n], maps.flow[0, b, :n]).statistic
+            same.append(rho >= 1 - 1e-9)
+        assert got.iloc[layer] == pytest.approx(np.mean(same))
+    assert got.iloc[0] == 1.0  # layer 1 ranks as itself
+    copied = paper.Maps(
+        maps.raw, maps.rollout, maps.flow[:1].expand(3, -1, -1) * 2, None, maps.bound, maps.mask
+    )
+    assert (paper.flow_same_ranking(copied) == 1.0).all()
+    with pytest.raises(ValueError, match="at least 3 tokens"):
+        paper.flow_same_ranking(paper.cls_maps(random_attentions(layers=1, batch=1, tokens=2)))

@@ -645,6 +645,28 @@ def flow_degeneracy(maps: Maps, tol: float = DEGENERACY_TOL) -> pd.Series:
     )
 
 
+def flow_same_ranking(maps: Maps, tol: float = 1e-9) -> pd.Series:
+    """Per layer, the share of sentences whose CLS flow ranks the tokens exactly as layer 1 does.
+
+    A second way flow can say nothing about depth: when the other paths share one bottleneck,
+    flow at layer l is layer 1's Â_1[CLS, t] plus the same amount for every t, so its ranking
+    (and every Spearman ρ) repeats layer 1's. Sentences of fewer than 3 tokens are left out.
+    """
+    first = maps.flow[0]  # (B, T)
+    keep = maps.mask.sum(dim=1) >= 3
+    if not bool(keep.any()):
+        raise ValueError("flow_same_ranking needs sentences of at least 3 tokens.")
+    shares = []
+    for layer in maps.flow:  # (B, T)
+        rho = spearman(layer[keep], first[keep], maps.mask[keep])  # (B',)
+        shares.append(float((rho >= 1 - tol).double().mean()))
+    return pd.Series(
+        shares,
+        index=[f"L{i + 1}" for i in range(len(shares))],
+        name="share of sentences whose flow ranks tokens as layer 1",
+    )
+
+
 # --------------------------------------------------------------------------- tables
 
 
