@@ -20,7 +20,12 @@ def cluster():
     worker death (allowed-failures 0), so the one retry seen is the runner's own."""
     import dask
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    settings = {
+        "distributed.scheduler.allowed-failures": 0,
+        # one task per worker thread, so a worker that dies takes down only its own task
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(settings):
         local = distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,

@@ -185,10 +185,22 @@ def run_cluster(
             owner[future.key] = index
             return future
 
-        owner: dict[str, int] = {}
+        owner: dict[str, int] = {}  # the futures in flight
         attempts = [1] * len(tasks)
         results: dict[int, NotebookResult] = {}
-        pending = as_completed([submit(i) for i in range(len(tasks))])
+        waiting = list(range(len(tasks)))
+        pending = as_completed()
+
+        def fill() -> None:
+            # At most one task per live worker thread is handed to the scheduler, so no task
+            # waits in a worker's own queue, where a neighbour that kills the worker would
+            # take it down too; the rest wait here.
+            workers = client.scheduler_info().get("workers", {})
+            capacity = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+            while waiting and len(owner) < capacity:
+                pending.add(submit(waiting.pop(0)))
+
+        fill()
         for future in pending:
             index = owner.pop(future.key)
             if future.status == "finished":
@@ -201,12 +213,14 @@ def run_cluster(
                 result.attempts = attempts[index]
             elif attempts[index] <= RETRIES:
                 attempts[index] += 1
-                pending.add(submit(index))
+                waiting.insert(0, index)
+                fill()
                 continue
             else:
                 result = _failed(tasks[index], future.exception(), attempts[index])
             results[index] = result
             on_done(tasks[index], result)
+            fill()
         return [results[i] for i in range(len(tasks))]
     finally:
         client.close()
