@@ -171,7 +171,9 @@ def test_learns_a_copy_task_quickly():
     batch = TranslationCollate(vocab, vocab)(pairs)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = float(translation_loss(model, batch).detach())
-    for _ in range(150):
+    # 300 steps put token accuracy well clear of the bound: at 150 it sat at 0.86-0.93 depending
+    # on how the thread pools (torch's, numba's) split reductions, which other tests change.
+    for _ in range(300):
         optimizer.zero_grad()
         translation_loss(model, batch).backward()
         optimizer.step()
