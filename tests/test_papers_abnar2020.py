@@ -457,7 +457,7 @@ def test_explain_minilm_ranks_special_tokens_and_blanks_them(tmp_path, monkeypat
     run = tiny_run()
     tuned = paper.fine_tune_minilm(run, train, dev, epochs=1, lr=1e-5, max_len=32)
     explained = paper.explain_minilm(tuned, test)
-    ids = tuned.tokenizer(paper._texts(test), padding=True, return_tensors="pt")["input_ids"]
+    ids = tuned.tokenizer(paper.sentences(test), padding=True, return_tensors="pt")["input_ids"]
     assert (
         explained.special.tolist()
         == ((ids == tuned.tokenizer.cls_token_id) | (ids == tuned.tokenizer.sep_token_id)).tolist()

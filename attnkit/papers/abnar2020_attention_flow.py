@@ -304,8 +304,8 @@ class TokenizerCollate:
         return f"TokenizerCollate({type(self.tokenizer).__name__}, max_len={self.max_len})"
 
 
-def _texts(data: TextDataset) -> list[str]:
-    """One string per item: the raw text, or the words joined by spaces."""
+def sentences(data: TextDataset) -> list[str]:
+    """One string per item (what a tokenizer reads): the raw text, or the words joined by spaces."""
     if data.raw and all(isinstance(r, str) for r in data.raw):
         return list(data.raw)
     return [" ".join(words) for words in data.texts]
@@ -324,7 +324,7 @@ def fine_tune_minilm(
     """Fine-tune all-MiniLM-L6-v2 with a fresh head (cached by config, data and seed)."""
     set_seed(run.seed)
     model, tokenizer = load_minilm(run.device, num_labels=len(train.label_names))
-    pairs = lambda d: [(t, int(y)) for t, y in zip(_texts(d), d.labels, strict=True)]  # noqa: E731
+    pairs = lambda d: [(t, int(y)) for t, y in zip(sentences(d), d.labels, strict=True)]  # noqa: E731
     result = fit(
         model,
         pairs(train),
@@ -361,13 +361,53 @@ def fine_tune_minilm_agreement(run: Run, data: AgreementData) -> FineTuned:
     )
 
 
+@dataclass
+class SSTData:
+    """SST-2 train / dev / test sentences of the profile's sizes (Table 3)."""
+
+    train: TextDataset
+    dev: TextDataset
+    test: TextDataset
+
+
+def sst_data(run: Run) -> SSTData:
+    """The first `n_train` / `n_dev` / `n_test` SST-2 sentences of each split (None: all)."""
+    from attnkit.data import load
+
+    sizes = run.sizes["sst"]
+    parts = [
+        load(
+            "sst2",
+            split,
+            data_dir=run.data_dir,
+            require_data=run.require_data,
+            seed=run.seed,
+            limit=sizes[f"n_{split}"],
+        )
+        for split in ("train", "dev", "test")
+    ]
+    return SSTData(*parts)
+
+
+def fine_tune_minilm_sst(run: Run, data: SSTData) -> FineTuned:
+    """all-MiniLM-L6-v2 fine-tuned on SST-2 (Table 3's pretrained classifier)."""
+    sizes = run.sizes["sst"]
+    return fine_tune_minilm(run, data.train, data.dev, epochs=sizes["epochs"], lr=sizes["lr"])
+
+
+def test_accuracy(model: Classifier, data: TextDataset) -> float:
+    """Share of `data` the model classifies correctly."""
+    predicted = predicted_classes(model, data)
+    return float((predicted == torch.tensor(data.labels)).float().mean())
+
+
 def predicted_classes(model: Classifier, data: TextDataset, batch_size: int = 128) -> Tensor:
     """Predicted class per item `(N,)`."""
     if isinstance(model, AgreementModel):
         collate = agreement_collate(model.vocab, model.model.config.max_len)
         logits = predict(model.model, labelled_examples(data), collate, batch_size=batch_size)
     elif isinstance(model, FineTuned):
-        pairs = [(t, int(y)) for t, y in zip(_texts(data), data.labels, strict=True)]
+        pairs = [(t, int(y)) for t, y in zip(sentences(data), data.labels, strict=True)]
         collate = TokenizerCollate(model.tokenizer, model.max_len)
         logits = predict(model.model, pairs, collate, batch_size=batch_size)
     else:
@@ -525,7 +565,11 @@ def explain_minilm(
     """
     tokenizer = tuned.tokenizer
     batch = tokenizer(
-        _texts(data), padding=True, truncation=True, max_length=tuned.max_len, return_tensors="pt"
+        sentences(data),
+        padding=True,
+        truncation=True,
+        max_length=tuned.max_len,
+        return_tensors="pt",
     )
     device = next(tuned.model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
@@ -881,7 +925,7 @@ def _probabilities(model: Classifier, data: TextDataset) -> Tensor:
         collate = agreement_collate(model.vocab, model.model.config.max_len)
         logits = predict(model.model, labelled_examples(data), collate)
     else:
-        pairs = [(t, int(y)) for t, y in zip(_texts(data), data.labels, strict=True)]
+        pairs = [(t, int(y)) for t, y in zip(sentences(data), data.labels, strict=True)]
         logits = predict(model.model, pairs, TokenizerCollate(model.tokenizer, model.max_len))
     return logits.softmax(dim=-1).cpu()
 
