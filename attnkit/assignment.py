@@ -19,7 +19,7 @@ Cells tagged `check` are copied verbatim: they test the answers, and their first
 them, `# check: rollout matches attnkit.propagate.rollout` (else the first comment line, else
 "check in cell N"). Outputs and execution counts are cleared in the student copy.
 
-`check_notebook` runs a notebook with a Jupyter kernel, errors allowed (one failing exercise
+`check_notebook` runs a notebook as the report does (`attnkit.execution`, papermill), errors allowed (one failing exercise
 does not hide the other checks), and reports each check cell as passed (ran without error) or
 failed (with the error line). The executed copy goes to a temporary or given folder; the
 notebook itself is never written. `exercises_only=True` runs just the `parameters` cell and the
@@ -40,18 +40,17 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
 
 from attnkit.errors import AttnkitError
+from attnkit.execution import INJECTED_TAG, STOPPED_KEY, execute_notebook
 
 SOLUTION_TAG = "solution"
 CHECK_TAG = "check"
 SETUP_TAG = "exercise-setup"
 PARAMETERS_TAG = "parameters"
-INJECTED_TAG = "injected-parameters"
 BEGIN = "BEGIN SOLUTION"
 END = "END SOLUTION"
 DEFAULT_INSTRUCTION = "write your solution here"
@@ -306,51 +305,6 @@ def exercise_section(notebook: NotebookNode) -> tuple[NotebookNode, list[int]]:
     return section, [i + 1 for i in keep]
 
 
-def inject_parameters(notebook: NotebookNode, parameters: dict[str, Any]) -> int:
-    """Insert a cell assigning `parameters` after the `parameters` cell (as papermill does).
-
-    The cell is tagged `injected-parameters`; without a parameters cell it goes first. Returns
-    the index it was inserted at.
-    """
-    lines = ["# Parameters injected by attnkit assignment check"]
-    lines += [f"{key} = {value!r}" for key, value in parameters.items()]
-    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
-    tagged = [i for i, c in enumerate(notebook.cells) if PARAMETERS_TAG in _tags(c)]
-    index = tagged[0] + 1 if tagged else 0
-    notebook.cells.insert(index, cell)
-    return index
-
-
-def execute_notebook(
-    notebook: NotebookNode, *, cwd: str | Path | None = None, timeout: int = 600
-) -> NotebookNode:
-    """Run every cell in a fresh `python3` kernel with errors allowed, in place; return it.
-
-    Outputs and execution counts are cleared first. A cell running past `timeout` seconds is
-    interrupted (it shows a KeyboardInterrupt) and the run goes on. If the kernel dies, the run
-    stops there and the cells after it stay unexecuted; nothing is raised.
-    """
-    from nbclient import NotebookClient
-
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        resources={"metadata": {"path": str(cwd)}} if cwd is not None else {},
-    )
-    try:
-        client.execute()
-    except Exception as error:  # a dead kernel: report the unexecuted checks, do not crash
-        notebook.metadata["attnkit_check_stopped"] = f"{type(error).__name__}: {error}"
-    return notebook
-
-
 def check_name(source: str, cell: int) -> str:
     """`# check: NAME` on the first line gives NAME; else the first comment line; else a default."""
     lines = [line.strip() for line in source.split("\n") if line.strip()]
@@ -388,7 +342,7 @@ def check_results(
             if INJECTED_TAG not in _tags(cell):
                 count += 1
             positions.append(count)
-    stopped = executed.metadata.get("attnkit_check_stopped")
+    stopped = executed.metadata.get(STOPPED_KEY)
     results = []
     for cell, position in zip(executed.cells, positions, strict=True):
         if cell.cell_type != "code" or CHECK_TAG not in _tags(cell):
@@ -468,15 +422,22 @@ def check_notebook(
             "out_dir": str(files.resolve()),
             "require_data": False,
         }
-        index = inject_parameters(run, parameters)
+        executed = execute_notebook(
+            run,
+            executed_path,
+            parameters,
+            cwd=path.resolve().parent,
+            allow_errors=True,
+            timeout=timeout,
+        )
         positions = list(positions)
-        positions.insert(index, positions[index - 1] if index else 0)
-        execute_notebook(run, cwd=path.resolve().parent, timeout=timeout)
-        if out is not None:
-            nbformat.write(run, executed_path)
-            if not any(files.iterdir()):
-                files.rmdir()
-        return check_results(run, positions, timeout=timeout)
+        injected = [i for i, cell in enumerate(executed.cells) if INJECTED_TAG in _tags(cell)]
+        if len(executed.cells) == len(positions) + 1 and injected:
+            index = injected[0]
+            positions.insert(index, positions[index - 1] if index else 0)
+        if out is not None and not any(files.iterdir()):
+            files.rmdir()
+        return check_results(executed, positions, timeout=timeout)
     finally:
         if out is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Execute one notebook with papermill and turn it into an offline page: the report's executor.
+"""Execute one notebook (`attnkit.execution`, papermill) and turn it into an offline page: the report's executor.
 
 `run_notebook` never raises for a failing notebook: the error (cell, source, traceback) is part
 of its result, so the other notebooks of a report still run.
@@ -19,6 +19,7 @@ from typing import Any
 
 import nbformat
 
+from attnkit.execution import execute_notebook
 from attnkit.record import CLAIM_MIME, DATA_MIME
 from attnkit.report.results import NotebookResult, ReportError
 
@@ -112,8 +113,6 @@ def run_notebook(
     `stem` (default: the notebook's name) names the outputs, so several seeds of one notebook
     can share a folder; figures go to `<stem>_files/`.
     """
-    import papermill
-
     name = path.stem
     stem = stem or name
     files_dir = build_dir / f"{stem}_files"
@@ -131,14 +130,8 @@ def run_notebook(
     start = time.perf_counter()
     error: dict[str, Any] | None = None
     try:
-        papermill.execute_notebook(
-            str(path),
-            str(executed),
-            parameters=parameters,
-            kernel_name="python3",
-            language="python",  # notebooks whose metadata lacks a language still run
-            progress_bar=progress,
-            cwd=str(path.parent),
+        execute_notebook(
+            path, executed, parameters, cwd=path.parent, allow_errors=False, progress=progress
         )
     except Exception as exc:  # a failing notebook is a result, not a crash of the runner
         error = error_of(nbformat.read(executed, 4) if executed.exists() else None, exc)
