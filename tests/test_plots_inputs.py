@@ -10,7 +10,6 @@ import torch
 import attnkit
 from attnkit.attentions import AttentionInputError, Attentions
 from attnkit.plots import (
-    AmbiguousShapeWarning,
     attention_heatmaps,
     cls_across_layers,
     compare_maps,
@@ -32,7 +31,7 @@ def test_rollout_batch_is_read_with_named_dims(attn):
     figure = cls_across_layers(rolled, example=1, dims="LBTS", tokens=TOKENS[1], mask=attn.mask[1])
     shown = figure.axes[0].images[0].get_array()
     np.testing.assert_allclose(shown, rolled[:, 1, 0, :4].numpy(), rtol=1e-6)  # (L, T) CLS rows
-    with pytest.warns(AmbiguousShapeWarning, match="dims="):
+    with pytest.raises(AttentionInputError, match="is ambiguous.*dims="):
         cls_across_layers(rolled, tokens=TOKENS[0])
     with pytest.raises(AttentionInputError, match="dims="):
         attention_heatmaps(rolled, dims="LT")

@@ -16,11 +16,9 @@ from attnkit.plots.figures import close_figure, save_figure, show_figure
 from attnkit.plots.graph import flow_graph
 from attnkit.plots.heatmaps import attention_heatmaps, cls_across_layers, compare_maps
 from attnkit.plots.image import image_overlay
-from attnkit.plots.inputs import AmbiguousShapeWarning
 from attnkit.plots.tokens import token_scores
 
 __all__ = [
-    "AmbiguousShapeWarning",
     "attention_heatmaps",
     "close_figure",
     "cls_across_layers",

@@ -3,15 +3,14 @@
 Accepted: an `Attentions` (pick `example`), or an array / tensor shaped `(L, B, H, T, S)`
 (pick `example`), `(L, T, S)` for one example; row plots also take `(L, T)`. A 4-D array is
 ambiguous -- rollout gives `(L, B, T, T)`, one example's weights are `(L, H, T, S)` -- so its
-dimensions are named with `dims=` ("LHTS", "LBTS" or "BHTS"); without it the plot warns
-(`AmbiguousShapeWarning`) and reads "LHTS".
+dimensions are named with `dims=` ("LHTS", "LBTS" or "BHTS"); without it the plot refuses it
+(`AttentionInputError`) rather than guess.
 Token labels come from the `Attentions` or `tokens=`; `mask=` (`(T,)`, True = real token)
 drops padding from arrays. Labels may list all `T` positions or only the real ones.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,22 +23,14 @@ from attnkit.attentions import AttentionInputError, Attentions
 DIMS_4D = ("LHTS", "LBTS", "BHTS")
 
 
-class AmbiguousShapeWarning(UserWarning):
-    """A 4-D array was plotted without `dims=`: its dimensions were guessed."""
-
-
 def four_dims(maps: np.ndarray, dims: str | None, example: int) -> np.ndarray:
     """A 4-D array named by `dims` as `(L, H, T, S)` of one example."""
     if dims is None:
-        warnings.warn(
+        raise AttentionInputError(
             f"a 4-D array of shape {maps.shape} is ambiguous: rollout gives (L, B, T, T), one "
-            "example's attention is (L, H, T, S). It is read as (L, H, T, S); pass "
-            "dims='LHTS', dims='LBTS' (e.g. rollout, with example=) or dims='BHTS' (one layer), "
-            "or an Attentions, to say which.",
-            AmbiguousShapeWarning,
-            stacklevel=4,
+            "example's attention is (L, H, T, S). Pass dims='LHTS', dims='LBTS' (e.g. rollout, "
+            "with example=) or dims='BHTS' (one layer), or an Attentions, to say which."
         )
-        dims = "LHTS"
     if dims not in DIMS_4D:
         raise AttentionInputError(
             f"dims={dims!r} does not name a 4-D array; use one of {', '.join(map(repr, DIMS_4D))}."
