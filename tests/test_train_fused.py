@@ -53,7 +53,7 @@ def test_fused_is_in_the_cache_key_only_when_on(tmp_path: Path) -> None:
     plain, fused = key(config), key(dataclasses.replace(config, fused=True))
     assert plain != fused
     # The unfused key is the one written before the option existed: no "fused" entry.
-    from attnkit.train import _cache_key_inputs
+    from attnkit.train.trainer import _cache_key_inputs
 
     set_seed(0)
     inputs = _cache_key_inputs(

@@ -173,7 +173,7 @@ def test_dtm_offsets_move_the_samples_bilinearly():
 
 
 def test_offset_layer_trains_at_its_lower_learning_rate():
-    from attnkit.train import TrainConfig, _make_optimizer
+    from attnkit.train.trainer import TrainConfig, _make_optimizer
 
     model = lit_tiny(offset_lr_mult=0.1)
     optimizer = _make_optimizer(model, TrainConfig(lr=1e-3))

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from attnkit import metrics
 from attnkit.adversarial._common import LOG_EPS, check_model, soft_tvd
 from attnkit.train import Collate, TrainConfig, TrainResult, fit, predict, set_seed
-from attnkit.training.cache import weights_fingerprint
+from attnkit.train.cache import weights_fingerprint
 
 # Bump when the loss changes: the trainer's cache key cannot see code.
 _LOSS_VERSION = 1

@@ -53,7 +53,7 @@ from attnkit.models.lopardo import (
 )
 from attnkit.models.vocab import Vocab, labelled_examples
 from attnkit.train import TrainConfig, TrainResult, accuracy, cross_entropy_loss, evaluate
-from attnkit.training.model import train_model as fit_model
+from attnkit.train import train_model as fit_model
 
 # --------------------------------------------------------------------------- sizes and numbers
 

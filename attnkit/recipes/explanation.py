@@ -37,8 +37,7 @@ from attnkit.metrics import macro_f1
 from attnkit.models import AdditiveClassifier, AdditiveCollate, AdditiveConfig, Vocab
 from attnkit.models.vocab import labelled_examples
 from attnkit.models.word_vectors import vocabulary_vectors
-from attnkit.train import TrainConfig, TrainResult, predict
-from attnkit.training.model import train_model
+from attnkit.train import TrainConfig, TrainResult, predict, train_model
 
 # Moved to attnkit.importance / attnkit.metrics; kept importable from here.
 __reexported__ = (jw_gradient, leave_one_out, macro_f1)

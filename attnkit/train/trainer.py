@@ -1,4 +1,4 @@
-"""One small, seeded, cached trainer for every model the paper reproductions train.
+"""`fit`: one small, seeded, cached trainer for every model the paper reproductions train.
 
 Batch contract
 --------------
@@ -44,8 +44,8 @@ from torch import nn
 from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
-from attnkit.training import cache as checkpoint_cache
-from attnkit.training.cache import CacheWarning, data_fingerprint, default_cache_dir
+from attnkit.train import cache as checkpoint_cache
+from attnkit.train.cache import CacheWarning, data_fingerprint, default_cache_dir
 
 __all__ = [
     "CacheWarning",

@@ -28,7 +28,7 @@ from torch import nn
 
 from attnkit.data.types import TextDataset
 from attnkit.models.vocab import Vocab, labelled_examples
-from attnkit.train import (
+from attnkit.train.trainer import (
     Collate,
     LossFn,
     MetricFn,

@@ -1,4 +1,4 @@
-"""attnkit.training.train_model: the same run as the steps done by hand; seeded; cached."""
+"""attnkit.train.train_model: the same run as the steps done by hand; seeded; cached."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import torch
 from attnkit.data.types import TextDataset
 from attnkit.models import AdditiveClassifier, AdditiveCollate, AdditiveConfig, Vocab
 from attnkit.models.vocab import labelled_examples
-from attnkit.train import TrainConfig, accuracy, cross_entropy_loss, fit, set_seed
-from attnkit.training import TrainedModel, train_model
+from attnkit.train import (
+    TrainConfig,
+    TrainedModel,
+    accuracy,
+    cross_entropy_loss,
+    fit,
+    set_seed,
+    train_model,
+)
 
 torch.set_num_threads(1)
 
