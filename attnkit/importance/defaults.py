@@ -10,7 +10,10 @@ Every method has the captum-like signature `f(model, inputs, target=None, **opti
   `decoder_input_ids`) the id of the token after the last decoder position. None: the model's
   own prediction there.
 * Explained output: `OUTPUT`, the target's softmax probability (Abnar & Zuidema 2020).
-* Sign: kept (`ABSOLUTE = False`): positive = the token raised the explained output.
+* Sign: kept (`ABSOLUTE = False`): positive = the token raised the explained output. The paper
+  modules pass `absolute=True` where the paper ranks magnitudes: Abnar & Zuidema's blank-out
+  |Δp|, Jain & Wallace's leave-one-out (a TVD), Meister et al.'s leave-one-out, and Ferrando et
+  al.'s references in the attribution benchmark.
 * Reduction over embedding dimensions: `REDUCE`, the signed sum (Abnar & Zuidema's code).
 * Special tokens ([CLS], [SEP], <s>, padding) are not scored (0), found from the tokenizer:
   `inputs["special_tokens_mask"]` (`tokenizer(..., return_special_tokens_mask=True)`), else the
