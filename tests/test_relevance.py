@@ -20,6 +20,8 @@ from transformers import (
     GPT2Model,
     RobertaConfig,
     RobertaForSequenceClassification,
+    ViTConfig,
+    ViTForImageClassification,
 )
 
 from attnkit.models import GPT2Encoder, GPT2EncoderConfig
@@ -81,6 +83,20 @@ def tiny_gpt2_encoder() -> GPT2Encoder:
         for parameter in model.parameters():
             parameter.normal_(0, 0.4)
     return model.eval()
+
+
+def tiny_vit() -> ViTForImageClassification:
+    torch.manual_seed(4)
+    config = ViTConfig(
+        image_size=12, patch_size=4, num_channels=3, num_labels=3, initializer_range=0.4,
+        attn_implementation="eager", **SIZES,
+    )  # fmt: skip
+    return ViTForImageClassification(config).eval()
+
+
+def images(n: int = 3) -> dict[str, torch.Tensor]:
+    """n random 12 × 12 images: 9 patches + CLS = 10 tokens, none of them padding."""
+    return {"pixel_values": torch.randn(n, 3, 12, 12, generator=torch.Generator().manual_seed(0))}
 
 
 def batch(pad_id: int = 0, first: int = 3) -> dict[str, torch.Tensor]:
@@ -167,6 +183,79 @@ def test_attention_gradient_matches_finite_differences():
         analytic = gradients[layer_index][b, h, i, j]
         assert numeric.item() == pytest.approx(analytic.item(), rel=2e-2, abs=1e-4)
         assert abs(analytic.item()) > 1e-3  # the check has signal
+
+
+def manual_vit(model: ViTForImageClassification, inputs: dict):
+    """Logits, per-layer inputs x and attentions A (grad retained) of a pre-LN ViT, by hand.
+
+    The embedding (patches, CLS, positions) is the model's own; every layer is written out.
+    """
+    vit = model.vit
+    x = vit.embeddings(inputs["pixel_values"])  # (B, T, D)
+    B, T, D = x.shape
+    H = model.config.num_attention_heads
+    xs, attentions = [], []
+    for layer in vit.layers:
+        xs.append(x)
+        a = layer.attention
+        y = layer.layernorm_before(x)
+        q, k, v = (
+            p(y).view(B, T, H, D // H).transpose(1, 2) for p in (a.q_proj, a.k_proj, a.v_proj)
+        )
+        A = (q @ k.transpose(-1, -2) / math.sqrt(D // H)).softmax(-1)  # (B, H, T, T)
+        if A.requires_grad:
+            A.retain_grad()
+        attentions.append(A)
+        h = x + a.o_proj((A @ v).transpose(1, 2).reshape(B, T, D))
+        x = h + layer.mlp.fc2(F.gelu(layer.mlp.fc1(layer.layernorm_after(h))))
+    logits = model.classifier(vit.layernorm(x)[:, 0])
+    return logits, xs, attentions
+
+
+def test_hand_written_vit_matches_the_model_and_gae_follows_the_formula():
+    model, inputs = tiny_vit(), images()
+    logits, xs, attentions = manual_vit(model, inputs)
+    torch.testing.assert_close(logits, model(**inputs).logits, atol=1e-5, rtol=1e-4)
+    target = logits.argmax(-1)
+    logits.gather(1, target[:, None]).sum().backward()
+    grads = [a.grad for a in attentions]
+    ours = gae(model, inputs)
+    for b in range(3):
+        R = torch.eye(10)
+        for A, G in zip(attentions, grads, strict=True):
+            R = R + (G[b] * A[b].detach()).clamp(min=0).mean(0) @ R
+        torch.testing.assert_close(ours[b], R, atol=1e-5, rtol=1e-4)
+        expected = vit_explain_rollout(
+            [a[b].detach() for a in attentions], [g[b] for g in grads], 0.5
+        )
+        torch.testing.assert_close(
+            grad_rollout(model, inputs, discard_ratio=0.5)[b], expected, atol=1e-5, rtol=1e-4
+        )
+    assert not torch.allclose(ours[0], torch.eye(10), atol=1e-3)  # the test has signal
+    # Kobayashi's norm, pre-LN: ‖Σ_h A^h_ij (LN1(x_j) W_V^h + b_V^h) W_O^h‖ by a loop over heads
+    norms = attention_norm(model, inputs)
+    with torch.no_grad():
+        for index, (layer, x, A) in enumerate(zip(model.vit.layers, xs, attentions, strict=True)):
+            a, y = layer.attention, layer.layernorm_before(x[0])  # (T, D)
+            Dh = y.shape[-1] // A.shape[1]
+            z = 0
+            for h in range(A.shape[1]):
+                rows = slice(h * Dh, (h + 1) * Dh)
+                f = (y @ a.v_proj.weight[rows].T + a.v_proj.bias[rows]) @ a.o_proj.weight[:, rows].T
+                z = z + A[0, h][:, :, None] * f[None]  # (T, T, D)
+            torch.testing.assert_close(norms[index, 0], z.norm(dim=-1), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["gae", "grad_rollout", "attention_norm", "globenc", "alti"])
+def test_vit_batched_equals_one_by_one(name):
+    model, inputs = tiny_vit(), images()
+    method = METHODS[name]
+    together = method(model, inputs)
+    for b in range(3):
+        alone = method(model, {"pixel_values": inputs["pixel_values"][b : b + 1]})
+        torch.testing.assert_close(
+            together[..., b, :, :], alone[..., 0, :, :], atol=1e-5, rtol=1e-4
+        )
 
 
 # --- gradient-weighted methods ----------------------------------------------------------------
@@ -356,7 +445,10 @@ def zero_value_row(layer, j: int):
 def value_zeroing_loop(model, inputs):
     """Per layer and token: the model run with one value row zeroed by a hook, layer output read."""
     _, layers = encoder_layers(model)
-    mask = inputs["attention_mask"].bool()
+    if "pixel_values" in inputs:  # tiny_vit's images: 9 patches + CLS, all real
+        mask = torch.ones(len(inputs["pixel_values"]), 10, dtype=torch.bool)
+    else:
+        mask = inputs["attention_mask"].bool()
     L, (B, T) = len(layers), mask.shape
     out = torch.zeros(L, B, T, T)
     pairs = (mask[:, :, None] & mask[:, None, :]).float()
@@ -377,10 +469,10 @@ def value_zeroing_loop(model, inputs):
     return out
 
 
-@pytest.mark.parametrize("build", [tiny_bert, tiny_distilbert, tiny_gpt2_encoder])
+@pytest.mark.parametrize("build", [tiny_bert, tiny_distilbert, tiny_gpt2_encoder, tiny_vit])
 def test_value_zeroing_matches_the_model_run_per_token(build):
     model = build()
-    inputs = batch(first=3)
+    inputs = images() if build is tiny_vit else batch(first=3)
     torch.testing.assert_close(
         value_zeroing(model, inputs), value_zeroing_loop(model, inputs), atol=1e-5, rtol=1e-4
     )
@@ -389,11 +481,13 @@ def test_value_zeroing_matches_the_model_run_per_token(build):
     )
 
 
-@pytest.mark.parametrize("build", [tiny_bert, tiny_distilbert, tiny_roberta, tiny_gpt2_encoder])
+@pytest.mark.parametrize(
+    "build", [tiny_bert, tiny_distilbert, tiny_roberta, tiny_gpt2_encoder, tiny_vit]
+)
 def test_layer_parts_rebuild_every_layer(build):
     """The parts each method reads recompute the model's own layer outputs, for every family."""
     model = build()
-    inputs = batch(pad_id=1 if build is tiny_roberta else 0, first=3)
+    inputs = images() if build is tiny_vit else batch(pad_id=1 if build is tiny_roberta else 0)
     _, layers = encoder_layers(model)
     recorded = record(model, inputs)
     mask = recorded.mask

@@ -11,8 +11,9 @@
 | `contribution_rollout` | Abnar & Zuidema 2020's rollout of any per-layer contribution | (L, B, T, T) |
 
 Supported models: Hugging Face BERT, RoBERTa and DistilBERT encoders (all-MiniLM-L6-v2 is a
-BERT), with or without a classification head (the gradient methods need one), and the kit's
-`GPT2Encoder` (pre-LN). `inputs` is the tokenizer's output and must carry `attention_mask`;
+BERT) and ViT (pre-LN), with or without a classification head (the gradient methods need one),
+and the kit's `GPT2Encoder` (pre-LN). `inputs` is the tokenizer's output and must carry
+`attention_mask`, or `{"pixel_values": (B, C, H, W)}` for a ViT (every patch is real);
 `target` is a class index, a (B,) tensor, or None for the predicted class; the gradient methods
 explain the target's logit. AttnLRP (Achtibat et al. 2024) is not included: the `lxt` package
 (2.1) imports names that transformers 5 removed (`find_pruneable_heads_and_indices`).

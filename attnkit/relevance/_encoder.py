@@ -4,7 +4,7 @@ Every supported family is read as a stack of layers, each with the same parts:
 
     post-LN (BERT, RoBERTa, DistilBERT):   h = LN1(x + Σ_h A^h (x W_V^h + b_V^h) W_O^h + b_O)
                                             y = LN2(h + FFN(h))
-    pre-LN (attnkit's GPT2Encoder):        h = x + Σ_h A^h (LN1(x) W_V^h + b_V^h) W_O^h + b_O
+    pre-LN (GPT2Encoder, Hugging Face ViT): h = x + Σ_h A^h (LN1(x) W_V^h + b_V^h) W_O^h + b_O
                                             y = h + FFN(LN2(h))
 
 `EncoderLayer` names the parts (value and output projections, the two LayerNorms, the FFN);
@@ -34,7 +34,7 @@ from attnkit.importance._common import (
 )
 
 SUPPORTED = (
-    "Hugging Face BERT, RoBERTa, DistilBERT (e.g. all-MiniLM-L6-v2) with or without a "
+    "Hugging Face BERT, RoBERTa, DistilBERT (e.g. all-MiniLM-L6-v2) and ViT, with or without a "
     "classification head, and attnkit.models.GPT2Encoder"
 )
 
@@ -135,6 +135,20 @@ def _hf_layers(model: nn.Module) -> tuple[str, list[EncoderLayer]]:
                     pre_ln=False,
                 )
             )
+    elif family == "vit":
+        for layer in base.layers:
+            layers.append(
+                EncoderLayer(
+                    module=layer,
+                    n_head=model.config.num_attention_heads,
+                    value=layer.attention.v_proj,
+                    out=layer.attention.o_proj,
+                    ln1=layer.layernorm_before,
+                    ln2=layer.layernorm_after,
+                    ffn=layer.mlp,  # fc1 → activation → fc2; the layer adds the residual
+                    pre_ln=True,
+                )
+            )
     else:
         raise RelevanceInputError(
             f"{type(model).__name__} (model_type {family!r}) is not supported by the relevance "
@@ -183,8 +197,21 @@ def _value_slice(c_attn: nn.Linear) -> nn.Linear:
     return value
 
 
-def check_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], Tensor]:
-    """Keyword inputs for the model and the (B, T) bool mask; the mask is required."""
+def check_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], Tensor | None]:
+    """Keyword inputs for the model and the (B, T) bool mask; text inputs need their mask.
+
+    Image inputs (`{"pixel_values": ...}`, a ViT) have no padding: their mask is None here and
+    all patches (and CLS) are real, once `record` has seen how many there are.
+    """
+    if isinstance(inputs, Mapping) and "pixel_values" in inputs and "input_ids" not in inputs:
+        pixels = inputs["pixel_values"]
+        if not isinstance(pixels, Tensor) or pixels.dim() != 4:
+            shape = tuple(pixels.shape) if isinstance(pixels, Tensor) else type(pixels).__name__
+            raise RelevanceInputError(
+                f"pixel_values must be a (batch, channels, height, width) tensor, got {shape}; "
+                "use .unsqueeze(0) for a single image."
+            )
+        return {k: v for k, v in inputs.items() if k != "labels"}, None
     try:
         kwargs = model_inputs(inputs)
     except ImportanceInputError as error:
@@ -231,6 +258,9 @@ def record(model: nn.Module, inputs: Mapping[str, Any], *, grad: bool = False) -
             f"recorded {len(captured)} layer inputs and {len(attentions)} attention maps for "
             f"{len(layers)} layers; run the model without gradient checkpointing or layer dropping."
         )
+    if mask is None:  # an image: every position is real
+        B, T, _ = captured[0].shape
+        mask = torch.ones(B, T, dtype=torch.bool, device=captured[0].device)
     return Recorded(captured, attentions, logits, mask)
 
 
