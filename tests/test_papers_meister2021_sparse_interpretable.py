@@ -197,3 +197,23 @@ def test_interpretability_row_on_a_tiny_task():
     for name in ("tau_gradient", "tau_gradient_all", "tau_loo", "tau_loo_indicator"):
         assert math.isnan(row[name]) or -1 <= row[name] <= 1
     assert 0 <= row["tau_loo_defined"] <= 1
+
+
+@pytest.mark.parametrize("architecture", ["lstm", "transformer"])
+def test_train_classifier_loads_the_pretrained_vectors_and_keeps_them_frozen(
+    architecture, tmp_path, monkeypatch
+):
+    from attnkit.models.word_vectors import vocabulary_vectors
+    from attnkit.papers.meister2021_sparse_interpretable import train_classifier
+
+    monkeypatch.setenv("ATTNKIT_CACHE_DIR", str(tmp_path))
+    data = make_signal_task(48, seed=0)
+    clf = train_classifier(
+        data, data, architecture=architecture, normalizer="sparsemax", pretrained=True,
+        epochs=1, max_len=16, hidden_size=8,
+    )  # fmt: skip
+    expected = vocabulary_vectors(clf.vocab.itos)  # (V, 384)
+    assert expected.abs().sum() > 0  # the signal words have MiniLM vectors: the test has signal
+    torch.testing.assert_close(clf.model.embedding.weight.detach(), expected)
+    assert not clf.model.embedding.weight.requires_grad
+    assert clf.training.history  # it trained (the other weights moved, the table did not)
