@@ -18,6 +18,11 @@ torch.set_num_threads(1)
 WORDS = "good bad fine awful great poor the a movie plot".split()
 
 
+def uniform_attention(data) -> list[list[float]]:
+    """1/n over each document's n tokens (W&P's uniform baseline, imposed)."""
+    return [[1.0 / len(tokens)] * len(tokens) for tokens in data.texts]
+
+
 def _model(encoder: str = "lstm", seed: int = 0) -> tuple[AdditiveClassifier, Vocab]:
     vocab = Vocab(WORDS)
     torch.manual_seed(seed)
@@ -137,7 +142,7 @@ def test_imposing_a_models_own_attention_changes_nothing():
     assert [len(w) for w in own] == [len(t) for t in data.texts]
     assert all(sum(w) == pytest.approx(1.0, abs=1e-5) for w in own)
     torch.testing.assert_close(ex.predict_proba(clf, data, own), ex.predict_proba(clf, data))
-    uniform = ex.uniform_attention(data)
+    uniform = uniform_attention(data)
     assert uniform[0] == [1 / len(data.texts[0])] * len(data.texts[0])
     triples = ex.imposed(data, own)
     assert triples[0][2] == tuple(own[0])
@@ -181,13 +186,13 @@ def test_train_classifier_uniform_and_imposed(tmp_path, monkeypatch):
         splits,
         encoder="average",
         attention="imposed",
-        imposed_train=ex.uniform_attention(splits.train),
-        imposed_dev=ex.uniform_attention(splits.dev),
+        imposed_train=uniform_attention(splits.train),
+        imposed_dev=uniform_attention(splits.dev),
         profile="smoke",
         epochs=1,
         progress=False,
     )
-    scores = ex.evaluate(diag, splits.test, ex.uniform_attention(splits.test))
+    scores = ex.evaluate(diag, splits.test, uniform_attention(splits.test))
     assert 0 <= scores["f1"] <= 1 and 0 <= scores["accuracy"] <= 1
     with pytest.raises(ValueError, match="imposed"):
         ex.train_classifier(splits, attention="imposed", profile="smoke", epochs=1)

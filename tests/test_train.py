@@ -252,7 +252,6 @@ def test_cache_key_changes_with_config_data_seed_and_extra(tmp_path: Path) -> No
     keys = [
         key(),
         key(config=dataclasses.replace(config, lr=0.01)),
-        key(config=dataclasses.replace(config, extra={"model_version": 2})),
         key(data=changed_data),
         key(config=dataclasses.replace(config, seed=1)),
         key(model_seed=1),  # same config, other initial weights
@@ -434,7 +433,8 @@ def test_config_is_validated() -> None:
             build(),
             TRAIN[:8],
             loss_fn=cross_entropy_loss,
-            config=TrainConfig(extra={"f": object()}),
+            config=TrainConfig(),
             cache_dir="/nonexistent-unused",
+            cache_key_extra={"f": object()},
             progress=False,
         )

@@ -343,11 +343,6 @@ def attention_of(clf: Classifier, data: TextDataset, batch_size: int = 128) -> l
     return rows
 
 
-def uniform_attention(data: TextDataset) -> list[list[float]]:
-    """1/n over each document's n tokens."""
-    return [[1.0 / len(tokens)] * len(tokens) for tokens in data.texts]
-
-
 # --------------------------------------------------------------------------- importance
 
 

@@ -33,7 +33,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -74,7 +74,6 @@ class TrainConfig:
 
     ``patience``: stop after this many epochs without dev improvement (``None``: run all
     epochs). With dev data the best epoch's weights are restored either way.
-    ``extra``: free JSON-serialisable settings (e.g. a model-code version) for the key.
     ``fused``: torch's fused Adam/AdamW kernel (same update rule, one kernel for every
     parameter): about 8x faster steps on CPU for models with a large embedding table, with
     float rounding that differs from the default implementation, so it is part of the key.
@@ -89,7 +88,6 @@ class TrainConfig:
     max_grad_norm: float | None = None
     seed: int = 0
     device: str = "cpu"
-    extra: dict[str, Any] = field(default_factory=dict)
     fused: bool = False
 
     def __post_init__(self) -> None:
@@ -506,11 +504,9 @@ def _cache_key_inputs(
 ) -> dict[str, Any]:
     """Everything the trained weights depend on that we can see, as JSON-ready data."""
     try:
-        checkpoint_cache.canonical_json([config.extra, cache_key_extra])
+        checkpoint_cache.canonical_json(cache_key_extra)
     except TypeError as error:
-        raise TypeError(
-            f"config.extra and cache_key_extra must be JSON-serialisable: {error}"
-        ) from None
+        raise TypeError(f"cache_key_extra must be JSON-serialisable: {error}") from None
     state = model.state_dict()
     return {
         "format": checkpoint_cache.CACHE_FORMAT_VERSION,
