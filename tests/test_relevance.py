@@ -546,6 +546,8 @@ def test_contribution_rollout_is_rollout_of_one_head():
 
 def test_bad_input_gets_clear_errors():
     model, inputs = tiny_bert(), batch()
+    with pytest.raises(RelevanceInputError, match=r"expects \(3, 12, 12\)"):
+        attention_norm(tiny_vit(), {"pixel_values": torch.randn(1, 3, 8, 8)})
     with pytest.raises(RelevanceInputError, match="attention_mask"):
         gae(model, {"input_ids": inputs["input_ids"]})
     with pytest.raises(RelevanceInputError, match="out of range"):

@@ -40,8 +40,9 @@ def is_image_input(inputs: Any) -> bool:
     return isinstance(inputs, Mapping) and "pixel_values" in inputs and "input_ids" not in inputs
 
 
-def _pixels(model: nn.Module, inputs: Mapping[str, Any]) -> tuple[Tensor, dict[str, Any], int]:
-    """Checked `(B, C, H, W)` pixels, the other model inputs and the patch size."""
+def check_pixels(model: nn.Module, inputs: Mapping[str, Any]) -> tuple[Tensor, dict[str, Any], int]:
+    """Checked `(B, C, H, W)` pixels, the other model inputs and the patch size (shared with
+    `attnkit.relevance`)."""
     pixels = inputs["pixel_values"]
     rest = {k: v for k, v in inputs.items() if k not in ("pixel_values", "labels")}
     config = getattr(model, "config", None)
@@ -103,7 +104,7 @@ def pixel_gradient(
 ) -> Tensor:
     """Gradient (× input) of the explained output w.r.t. the pixels, summed per patch, `(B, P)`."""
     check_output(output)
-    pixels, rest, patch = _pixels(model, inputs)
+    pixels, rest, patch = check_pixels(model, inputs)
     with evaluation(model):
         target = _resolved(model, pixels, rest, target)
         x = pixels.detach().clone().requires_grad_()
@@ -124,7 +125,7 @@ def pixel_integrated_gradients(
 ) -> Tensor:
     """Integrated gradients from an all-`baseline` image, summed per patch, `(B, P)`."""
     check_output(output)
-    pixels, rest, patch = _pixels(model, inputs)
+    pixels, rest, patch = check_pixels(model, inputs)
     with evaluation(model):
         target = _resolved(model, pixels, rest, target)
         explainer = IntegratedGradients(_scalar_forward(model, rest, output))
@@ -146,7 +147,7 @@ def patch_occlusion(
 ) -> Tensor:
     """y(x) - y(x with one patch set to `baseline`) for every patch, `(B, P)`."""
     check_output(output)
-    pixels, rest, patch = _pixels(model, inputs)
+    pixels, rest, patch = check_pixels(model, inputs)
     B, _, H, W = pixels.shape
     forward = _scalar_forward(model, rest, output)
     with evaluation(model):

@@ -32,6 +32,7 @@ from attnkit.importance._common import (
     logits_of,
     model_inputs,
 )
+from attnkit.importance.images import check_pixels, is_image_input
 
 SUPPORTED = (
     "Hugging Face BERT, RoBERTa, DistilBERT (e.g. all-MiniLM-L6-v2) and ViT, with or without a "
@@ -197,21 +198,21 @@ def _value_slice(c_attn: nn.Linear) -> nn.Linear:
     return value
 
 
-def check_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], Tensor | None]:
+def check_inputs(
+    model: nn.Module, inputs: Mapping[str, Any]
+) -> tuple[dict[str, Any], Tensor | None]:
     """Keyword inputs for the model and the (B, T) bool mask; text inputs need their mask.
 
-    Image inputs (`{"pixel_values": ...}`, a ViT) have no padding: their mask is None here and
-    all patches (and CLS) are real, once `record` has seen how many there are.
+    Image inputs (`{"pixel_values": ...}`, a ViT) are checked as the image attributions check
+    them (`attnkit.importance.images`); they have no padding: their mask is None here and all
+    patches (and CLS) are real, once `record` has seen how many there are.
     """
-    if isinstance(inputs, Mapping) and "pixel_values" in inputs and "input_ids" not in inputs:
-        pixels = inputs["pixel_values"]
-        if not isinstance(pixels, Tensor) or pixels.dim() != 4:
-            shape = tuple(pixels.shape) if isinstance(pixels, Tensor) else type(pixels).__name__
-            raise RelevanceInputError(
-                f"pixel_values must be a (batch, channels, height, width) tensor, got {shape}; "
-                "use .unsqueeze(0) for a single image."
-            )
-        return {k: v for k, v in inputs.items() if k != "labels"}, None
+    if is_image_input(inputs):
+        try:
+            pixels, rest, _ = check_pixels(model, inputs)
+        except ImportanceInputError as error:
+            raise RelevanceInputError(str(error)) from None
+        return {"pixel_values": pixels, **rest}, None
     try:
         kwargs = model_inputs(inputs)
     except ImportanceInputError as error:
@@ -235,7 +236,7 @@ def record(model: nn.Module, inputs: Mapping[str, Any], *, grad: bool = False) -
     With `grad`, the attentions stay in the autograd graph (gradient-weighted methods).
     """
     _, layers = encoder_layers(model)
-    kwargs, mask = check_inputs(inputs)
+    kwargs, mask = check_inputs(model, inputs)
     captured: list[Tensor] = []
 
     def grab(module: nn.Module, args: tuple, kw: dict) -> None:
