@@ -19,9 +19,9 @@ Cells tagged `check` are copied verbatim: they test the answers, and their first
 them, `# check: rollout matches attnkit.propagate.rollout` (else the first comment line, else
 "check in cell N"). Outputs and execution counts are cleared in the student copy.
 
-`check_notebook` runs a notebook as the report does (`attnkit.execution`, papermill), errors allowed (one failing exercise
-does not hide the other checks), and reports each check cell as passed (ran without error) or
-failed (with the error line). The executed copy goes to a temporary or given folder; the
+`check_notebook` runs a notebook as the report does (`attnkit.execution`, papermill), errors
+allowed (one failing exercise does not hide the other checks), and reports each check cell as
+passed (ran without error) or failed (with the error line). The executed copy goes to a temporary or given folder; the
 notebook itself is never written. `exercises_only=True` runs just the `parameters` cell and the
 exercise section: from the first cell tagged `exercise-setup`, `solution` or `check` to the end
 of the notebook. Exercises therefore sit in a final section whose cells depend on nothing

@@ -82,9 +82,10 @@ def execute_notebook(
                 **options,
             )
     except Exception as error:  # a dead kernel: keep what ran, say why the rest did not
+        # papermill's engine saved `output` as it stopped; add the reason to that copy
         executed = nbformat.read(output, as_version=4) if Path(output).exists() else prepared
         executed.metadata[STOPPED_KEY] = f"{type(error).__name__}: {error}"
-    nbformat.write(executed, output)
+        nbformat.write(executed, output)
     return executed
 
 

@@ -1,4 +1,5 @@
-"""Execute one notebook (`attnkit.execution`, papermill) and turn it into an offline page: the report's executor.
+"""Execute one notebook (`attnkit.execution`, papermill) and turn it into an offline page: the
+report's executor.
 
 `run_notebook` never raises for a failing notebook: the error (cell, source, traceback) is part
 of its result, so the other notebooks of a report still run.
