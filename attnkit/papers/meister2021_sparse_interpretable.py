@@ -38,7 +38,6 @@ DATA_OPTIONS = {"ag_news": {"classes": ("World", "Business")}}
 # accuracy (enough that test-set noise alone does not decide the ±0.05 gate); n_explain: the
 # first test examples for the Jacobian-based measures. `pretrained`: MiniLM's input embeddings,
 # frozen, as the pretrained word vectors (the Jain & Wallace notebook's stand-in for fastText).
-# `max_len` may be given per dataset (IMDB reviews need more than their first sentence).
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         datasets=["sst2"],
@@ -211,11 +210,6 @@ def train_classifier(
         max_len,
         trained.training,
     )
-
-
-def per_dataset(value: Any, dataset: str) -> Any:
-    """A size given per dataset (`{"imdb": 128, ...}`) or one for all."""
-    return value[dataset] if isinstance(value, dict) else value
 
 
 def _truncated(data: Any, max_len: int) -> list[tuple[tuple[str, ...], int]]:
@@ -446,7 +440,7 @@ def run_models(
             normalizer=normalizer,
             embed_dim=size["hidden"],
             hidden_size=size["hidden"],
-            max_len=per_dataset(size["max_len"], dataset),
+            max_len=size["max_len"],
             epochs=size["epochs"],
             batch_size=size["batch_size"],
             lr=size["lr"],
