@@ -47,15 +47,13 @@ from tqdm.auto import tqdm
 from attnkit.train import cache as checkpoint_cache
 from attnkit.train.cache import CacheWarning, data_fingerprint, default_cache_dir
 
+# The trainer's own names; `attnkit.train` exports them with the cache's and `train_model`.
 __all__ = [
-    "CacheWarning",
     "EpochStats",
     "TrainConfig",
     "TrainResult",
     "accuracy",
     "cross_entropy_loss",
-    "data_fingerprint",
-    "default_cache_dir",
     "evaluate",
     "fit",
     "predict",
