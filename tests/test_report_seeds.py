@@ -231,6 +231,23 @@ def test_resume_reuses_unchanged_runs(tmp_path):
     assert (out / "a.html").is_file()  # a single-seed report names pages as before
 
 
+def test_a_relative_notebook_folder_works_with_parallel_jobs(tmp_path, monkeypatch):
+    """papermill changes the working directory while a notebook runs; runs in parallel must
+    not lose a relative --notebooks path to it."""
+    write_notebook(tmp_path / "notebooks", "a", ["x = 1"])
+    write_notebook(tmp_path / "notebooks", "b", ["y = 2"])
+    monkeypatch.chdir(tmp_path)
+    results = run_report(
+        "smoke", seeds=[0, 1], jobs=2, out="out", notebooks_dir="notebooks", progress=False
+    )
+    assert [(r.name, r.status) for r in results] == [
+        ("a", "ok"),
+        ("a", "ok"),
+        ("b", "ok"),
+        ("b", "ok"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -201,8 +201,10 @@ def run_report(
         from attnkit.report.cluster import check_address
 
         check_address(cluster)
+    # Absolute: papermill changes the process's working directory while a notebook runs, so
+    # with --jobs > 1 a relative path breaks for the runs started meanwhile.
     notebooks = find_notebooks(
-        Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(), only
+        (Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()).resolve(), only
     )
     for path in notebooks:
         check_parameters_cell(path)
