@@ -401,6 +401,11 @@ def fine_tune_minilm_sst(run: Run, data: SSTData) -> FineTuned:
     return fine_tune_minilm(run, data.train, data.dev, epochs=sizes["epochs"], lr=sizes["lr"])
 
 
+def sst_requires(accuracy: float) -> dict[str, bool]:
+    """The precondition of a claim on the SST-2 model: it reaches `SST_GATE_ACCURACY`."""
+    return {f"SST-2 test accuracy ≥ {SST_GATE_ACCURACY:.2f}": accuracy >= SST_GATE_ACCURACY}
+
+
 def test_accuracy(model: Classifier, data: TextDataset) -> float:
     """Share of `data` the model classifies correctly."""
     predicted = predicted_classes(model, data)

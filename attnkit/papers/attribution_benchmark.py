@@ -164,10 +164,8 @@ def fine_tune_sst(run: Run) -> Trained:
     data = abnar.sst_data(arun)
     tuned = abnar.fine_tune_minilm_sst(arun, data)
     accuracy = abnar.test_accuracy(tuned, data.test)
-    gate = abnar.SST_GATE_ACCURACY
-    requires = {f"SST-2 test accuracy ≥ {gate:.2f} (a fine-tuned classifier)": accuracy >= gate}
     summary = _summary("all-MiniLM-L6-v2 + SST-2 head", len(data.train), data.test, accuracy)
-    return Trained(tuned, accuracy, data.test, requires, summary)
+    return Trained(tuned, accuracy, data.test, abnar.sst_requires(accuracy), summary)
 
 
 # --- every method on one batch ---------------------------------------------------------------
