@@ -55,18 +55,31 @@ def _adversary(lam, tvd, jsd):
     )
 
 
-def test_matched_comparison_uses_the_same_prediction_budget_and_no_fallback():
+def test_matched_comparison_holds_both_adversaries_to_the_same_per_document_budget(monkeypatch):
+    monkeypatch.setattr(wp, "MIN_MATCHED_DOCUMENTS", 3)
     per_instance = SimpleNamespace(
-        found=torch.tensor([True, True, False, True]),
-        jsd=torch.tensor([0.6, 0.5, 0.6, 0.4], dtype=torch.float64),
+        found=torch.tensor([True, True, False, True, True]),
+        jsd=torch.tensor([0.6, 0.5, 0.6, 0.4, 0.3], dtype=torch.float64),
     )
-    within = _adversary(0.1, [0.01, 0.2, 0.0, 0.0], [0.3, 0.6, 0.1, 0.1])  # mean TVD 0.0525 > 0.05
-    close = _adversary(1.0, [0.0, 0.04, 0.1, 0.0], [0.2, 0.2, 0.3, 0.2])  # mean TVD 0.035
-    table = wp.matched_comparison({"sst": [within, close]}, {"sst": per_instance})
-    row = table.loc["sst"]
-    assert row["λ"] == 1.0 and row["documents"] == 3  # docs 0, 1, 3: both within 0.05
-    assert row["consistent JSD"] == pytest.approx(0.2)
-    assert row["per-instance JSD"] == pytest.approx(0.5)
-    none = wp.matched_comparison({"sst": [within]}, {"sst": per_instance}).loc["sst"]
-    assert none["documents"] == 0 and np.isnan(none["consistent JSD"])
-    assert ex.pick_adversary([within]) is None
+    # λ = 0.1: documents 0, 3, 4 within 0.05 and found; its JSD there (0.4) is the largest.
+    strong = _adversary(0.1, [0.01, 0.2, 0.0, 0.0, 0.05], [0.3, 0.9, 0.1, 0.5, 0.4])
+    # λ = 1: documents 0, 1, 3, 4; mean JSD there 0.2.
+    weak = _adversary(1.0, [0.0, 0.04, 0.1, 0.0, 0.0], [0.2, 0.2, 0.3, 0.2, 0.2])
+    # λ = 3: only 2 matched documents (documents 0 and 1), below the minimum; JSD 0.95 ignored.
+    few = _adversary(3.0, [0.0, 0.0, 0.0, 0.3, 0.3], [0.95, 0.95, 0.95, 0.95, 0.95])
+    row = wp.matched_comparison({"sst": [strong, weak, few]}, {"sst": per_instance}).loc["sst"]
+    assert row["λ"] == 0.1 and row["documents"] == 3
+    assert row["consistent JSD"] == pytest.approx((0.3 + 0.5 + 0.4) / 3)
+    assert row["per-instance JSD"] == pytest.approx((0.6 + 0.4 + 0.3) / 3)
+    none = wp.matched_comparison({"sst": [few]}, {"sst": per_instance}).loc["sst"]
+    assert none["documents"] == 0 and np.isnan(none["consistent JSD"])  # no 0-fallback
+
+
+def test_seed_budget_is_the_farthest_seed_model_and_never_below_jw_budget():
+    points = {("sst", 1): (0.08, 0.1), ("sst", 2): (0.11, 0.1), ("agnews", 1): (0.02, 0.1)}
+    assert wp.seed_budget(points, "sst") == pytest.approx(0.11)
+    assert wp.seed_budget(points, "agnews") == pytest.approx(wp.MAX_TVD)
+    assert wp.seed_budget({}, "sst") == pytest.approx(wp.MAX_TVD)
+    adversaries = [_adversary(0.1, [0.1, 0.1], [0.6, 0.6]), _adversary(1.0, [0.2, 0.2], [0.9, 0.9])]
+    assert ex.pick_adversary(adversaries, max_tvd=wp.seed_budget(points, "sst")).lam == 0.1
+    assert ex.pick_adversary(adversaries) is None  # J&W's 0.05 alone: none qualifies

@@ -52,7 +52,7 @@ SIZES: dict[str, dict[str, Any]] = {
         analysis=["sst", "agnews"],
         n_seeds=3,
         lams=[0.01, 0.1, 1.0],
-        adversary_epochs=1,
+        adversary_epochs=3,
         adversary_steps=150,
     ),
     "full": dict(
@@ -73,6 +73,8 @@ MAX_TVD = 0.05
 SEED_JSD_BOUND = 0.1
 #: Fewest documents a max-attention bin needs before its median counts.
 MIN_BIN_DOCUMENTS = 10
+#: Fewest documents on which both adversaries keep |Δŷ| ≤ `MAX_TVD` for a matched comparison.
+MIN_MATCHED_DOCUMENTS = 20
 
 
 def sizes(profile: str) -> dict[str, Any]:
@@ -279,13 +281,16 @@ def tradeoff_table(consistent) -> pd.DataFrame:
 
 
 def matched_comparison(consistent, per_instance) -> pd.DataFrame:
-    """Per dataset, the consistent and per-instance adversaries at the same budget: documents
-    where both keep |Δŷ| ≤ `MAX_TVD` (for the consistent adversary with the largest such
-    mean JSD among those whose mean TVD ≤ `MAX_TVD`); mean JSD of each on those documents.
-    No qualifying adversary or document gives NaN (the claim is then inconclusive)."""
+    """Per dataset, the consistent and per-instance adversaries at the same prediction budget.
+
+    Both are held to J&W's per-document budget: only documents where the consistent adversary
+    keeps |Δŷ| ≤ `MAX_TVD` and the per-instance adversary found a distribution within it count.
+    Of the λ grid, the consistent adversary with the largest mean JSD on its matched documents
+    is compared (the most extreme one, so "not as extreme" is tested against its strongest
+    case); a λ needs at least `MIN_MATCHED_DOCUMENTS`. None qualifying gives NaN and 0
+    documents (the claim is then inconclusive, never a stand-in)."""
     rows = []
     for name, adversaries in consistent.items():
-        chosen = ex.pick_adversary(adversaries, max_tvd=MAX_TVD)
         adv = per_instance[name]
         row = {
             "dataset": name,
@@ -294,14 +299,32 @@ def matched_comparison(consistent, per_instance) -> pd.DataFrame:
             "consistent JSD": np.nan,
             "per-instance JSD": np.nan,
         }
-        if chosen is not None:
-            both = (chosen.tvd <= MAX_TVD) & adv.found
-            row.update({"λ": chosen.lam, "documents": int(both.sum())})
-            if both.any():
-                row["consistent JSD"] = float(chosen.jsd[both].mean())
-                row["per-instance JSD"] = float(adv.jsd[both].mean())
+        for candidate in adversaries:
+            both = (candidate.tvd <= MAX_TVD) & adv.found  # (documents,)
+            if int(both.sum()) < MIN_MATCHED_DOCUMENTS:
+                continue
+            jsd = float(candidate.jsd[both].mean())
+            if np.isnan(row["consistent JSD"]) or jsd > row["consistent JSD"]:
+                row.update(
+                    {
+                        "λ": candidate.lam,
+                        "documents": int(both.sum()),
+                        "consistent JSD": jsd,
+                        "per-instance JSD": float(adv.jsd[both].mean()),
+                    }
+                )
         rows.append(row)
     return pd.DataFrame(rows).set_index("dataset")
+
+
+def seed_budget(seed_points, name: str) -> float:
+    """The model-level prediction budget of a consistent adversary on `name`: the largest mean
+    TVD from the base model among the models retrained from W&P's other seeds, and never below
+    J&W's `MAX_TVD`. W&P's trade-off figure draws those seed models as the reference for how far
+    an equally good model's predictions drift; an adversary inside their range is as consistent
+    with the base model as retraining it is. Without seed runs, `MAX_TVD`."""
+    tvds = [tvd for (dataset, _), (tvd, _) in seed_points.items() if dataset == name]
+    return max([MAX_TVD, *tvds])
 
 
 def figure_tradeoff(consistent, seed_points, uniform_points, per_instance) -> Figure:
@@ -353,10 +376,10 @@ def uniform_point(run: Run, name: str, base, uniform) -> tuple[float, float]:
 # --------------------------------------------------------------------------- §3.3
 
 
-def diagnostic(run: Run, base, consistent, names) -> pd.DataFrame:
+def diagnostic(run: Run, base, consistent, names, seed_points) -> pd.DataFrame:
     """Test F1 of the non-contextual MLP ("average" encoder) with uniform, its own, the
     BiLSTM's and the consistent adversary's attention imposed in training and testing (the
-    adversary chosen by `ex.pick_adversary` at |Δŷ| ≤ `MAX_TVD`; NaN when none qualifies)."""
+    adversary chosen by `ex.pick_adversary` within `seed_budget`; NaN when none qualifies)."""
     rows = []
     for name in names:
         data = run.splits[name]
@@ -369,7 +392,7 @@ def diagnostic(run: Run, base, consistent, names) -> pd.DataFrame:
                 "f1"
             ],
         }
-        chosen = ex.pick_adversary(consistent[name], max_tvd=MAX_TVD)
+        chosen = ex.pick_adversary(consistent[name], max_tvd=seed_budget(seed_points, name))
         sources = {"BiLSTM's": base[name]}
         if chosen is not None:
             sources["adversary's"] = ex.as_classifier(chosen.model, base[name], "imposed")
