@@ -21,10 +21,10 @@ them, `# check: rollout matches attnkit.propagate.rollout` (else the first comme
 
 `check_notebook` runs a notebook as the report does (`attnkit.execution`, papermill), errors
 allowed (one failing exercise does not hide the other checks), and reports each check cell as
-passed (ran without error) or failed (with the error line). The executed copy goes to a temporary or given folder; the
-notebook itself is never written. `exercises_only=True` runs just the `parameters` cell and the
-exercise section: from the first cell tagged `exercise-setup`, `solution` or `check` to the end
-of the notebook. Exercises therefore sit in a final section whose cells depend on nothing
+passed (ran without error) or failed (with the error line). The executed copy goes to a
+temporary or given folder; the notebook itself is never written. `exercises_only=True` runs just
+the `parameters` cell and the exercise section: from the first cell tagged `exercise-setup`,
+`solution` or `check` to the end of the notebook. Exercises therefore sit in a final section whose cells depend on nothing
 before it but the parameters (the `exercise-setup` cell does its own imports), and nothing in
 the notebook depends on them.
 

@@ -380,16 +380,17 @@ def uniform_point(run: Run, name: str, base, uniform) -> tuple[float, float]:
 # --------------------------------------------------------------------------- §3.3
 
 
-def diagnostic(run: Run, base, consistent, names, seed_points, mlp_runs: int = 1) -> pd.DataFrame:
+def diagnostic(run: Run, base, consistent, names, budgets, mlp_runs: int = 1) -> pd.DataFrame:
     """Test F1 of the non-contextual MLP ("average" encoder) with uniform, its own, the
     BiLSTM's and the consistent adversary's attention imposed in training and testing (the
-    adversary chosen by `ex.pick_adversary` within `seed_budget`; NaN when none qualifies).
+    adversary chosen by `ex.pick_adversary` within `budgets[name]`, the dataset's `seed_budget`;
+    NaN when none qualifies).
     Each F1 is the mean over `mlp_runs` MLPs trained from different seeds (the profile's
     `diagnostic_runs`), so that one MLP's initialisation does not decide a 0.01 margin."""
     rows = []
     for name in names:
         data = run.splits[name]
-        chosen = ex.pick_adversary(consistent[name], max_tvd=seed_budget(seed_points, name))
+        chosen = ex.pick_adversary(consistent[name], max_tvd=budgets[name])
         sources = {"BiLSTM's": base[name]}
         if chosen is not None:
             sources["adversary's"] = ex.as_classifier(chosen.model, base[name], "imposed")
