@@ -86,3 +86,26 @@ def test_attention_speed_table_and_speed_at():
     assert list(speed_at(speed, 8)[1].index) == rows
     with pytest.raises(ValueError, match="softmax"):
         attention_speed((8,), rows=["rela"], progress=False)
+
+
+def test_interleaved_rounds_ratio_cancels_load_of_a_round(monkeypatch):
+    """A fake clock: job `a` takes 1 unit and `b` 2, and in round 2 other work slows both 3×.
+    The per-round times must be exactly those, so the within-round ratio a / b is 0.5 in every
+    round although the rounds' times vary (the fastest round per job would have hidden that)."""
+    from attnkit.papers import _sparse_seq2seq as module
+
+    clock = {"now": 0.0, "round": 0}  # round 0 is the warm-up
+    slowdown = {2: 3.0}
+
+    def a():
+        clock["now"] += 1.0 * slowdown.get(clock["round"], 1.0)
+
+    def b():  # runs last in a round
+        clock["now"] += 2.0 * slowdown.get(clock["round"], 1.0)
+        clock["round"] += 1
+
+    monkeypatch.setattr(module.time, "perf_counter", lambda: clock["now"])
+    times = module._interleaved_rounds({"a": a, "b": b}, repeats=3)
+    assert times["a"].tolist() == [1.0, 3.0, 1.0]
+    assert times["b"].tolist() == [2.0, 6.0, 2.0]
+    assert (times["a"] / times["b"]).tolist() == [0.5, 0.5, 0.5]

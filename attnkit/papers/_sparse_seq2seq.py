@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import entmax
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -387,7 +388,7 @@ def attention_speed(
     batch: int = 32,
     heads: int = 4,
     d_head: int = 16,
-    repeats: int = 5,
+    repeats: int = 15,
     rows: Sequence[str] | None = None,
     threads: int | None = 1,
     seed: int = 0,
@@ -396,10 +397,13 @@ def attention_speed(
     """Seconds per attention-sublayer call for each normaliser in `SPEED_ROWS`, and speedups.
 
     Per key length n: a (B, H, n, n) self-attention block (`_attention_job`) timed for training
-    (forward + backward) and inference (forward, no gradients); every row runs once to warm up,
-    then `repeats` rounds in which each row runs once in turn (interleaved, so load on a shared
-    machine hits all alike); the fastest round per row (the least disturbed by other work). Speedup = softmax's time / the row's time (the
-    papers' ×, > 1 = faster than softmax). Returns one row per (n, normaliser).
+    (forward + backward) and inference (forward, no gradients). Every row runs once to warm up,
+    then `repeats` rounds in which each row runs once in turn (interleaved). A row's speedup is
+    the median over rounds of softmax's time / the row's time *in the same round* (the papers'
+    ×, > 1 = faster than softmax): load from other work on a shared machine slows the calls of
+    one round alike and cancels in their ratio. (The fastest round per row, used before, moved
+    ReLA's ratio by ±0.2 between identical runs beside another job; the median ratio by ±0.05.)
+    `*_ms`: the median time per call. Returns one row per (n, normaliser).
     """
     from tqdm.auto import tqdm
 
@@ -424,17 +428,17 @@ def attention_speed(
                     name: _attention_job(name, n, batch, heads, d_head, train, seed)
                     for name in names
                 }
-                times = _interleaved_best(jobs, repeats)
+                times = _interleaved_rounds(jobs, repeats)  # name -> (repeats,) seconds
                 for name in names:
-                    row[name][f"{mode}_ms"] = 1e3 * times[name]
-                    row[name][f"{mode}_speedup"] = times["softmax"] / times[name]
+                    row[name][f"{mode}_ms"] = 1e3 * float(np.median(times[name]))
+                    row[name][f"{mode}_speedup"] = float(np.median(times["softmax"] / times[name]))
             records.extend(row.values())
     return pd.DataFrame(records).set_index(["n", "normalizer"])
 
 
-def _interleaved_best(jobs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    """Fastest wall time per job over `repeats` rounds, jobs run in turn each round (after one
-    warm-up round), so load changes on a shared machine hit every job alike."""
+def _interleaved_rounds(jobs: dict[str, Callable[[], None]], repeats: int) -> dict[str, np.ndarray]:
+    """Seconds of each job in each of `repeats` rounds (after one warm-up round); the jobs of a
+    round run in turn, so a load change on a shared machine hits them alike."""
     times: dict[str, list[float]] = {name: [] for name in jobs}
     for round_ in range(repeats + 1):
         for name, job in jobs.items():
@@ -442,7 +446,7 @@ def _interleaved_best(jobs: dict[str, Callable[[], None]], repeats: int) -> dict
             job()
             if round_ > 0:
                 times[name].append(time.perf_counter() - started)
-    return {name: min(values) for name, values in times.items()}
+    return {name: np.asarray(values) for name, values in times.items()}
 
 
 def speed_at(speed: pd.DataFrame, n: int) -> tuple[int, pd.DataFrame]:

@@ -47,7 +47,7 @@ SIZES: dict[str, dict[str, Any]] = {
         lr=3e-3,
         speed_lengths=(64,),
         speed_batch=32,
-        speed_repeats=1,
+        speed_repeats=3,
     ),
     "quick": dict(
         n_train=3000,
@@ -62,7 +62,7 @@ SIZES: dict[str, dict[str, Any]] = {
         lr=3e-3,
         speed_lengths=(64, 128),
         speed_batch=32,
-        speed_repeats=5,
+        speed_repeats=15,
     ),
     "full": dict(
         n_train=20000,
@@ -77,7 +77,7 @@ SIZES: dict[str, dict[str, Any]] = {
         lr=1e-3,
         speed_lengths=(64, 128, 256, 512),
         speed_batch=32,
-        speed_repeats=5,
+        speed_repeats=15,
     ),
 }
 SPEED_N = 128  # the key length the speed claims read (the benchmark also runs the others)
