@@ -24,9 +24,9 @@ allowed (one failing exercise does not hide the other checks), and reports each 
 passed (ran without error) or failed (with the error line). The executed copy goes to a
 temporary or given folder; the notebook itself is never written. `exercises_only=True` runs just
 the `parameters` cell and the exercise section: from the first cell tagged `exercise-setup`,
-`solution` or `check` to the end of the notebook. Exercises therefore sit in a final section whose cells depend on nothing
-before it but the parameters (the `exercise-setup` cell does its own imports), and nothing in
-the notebook depends on them.
+`solution` or `check` to the end of the notebook. Exercises therefore sit in a final section
+whose cells depend on nothing before it but the parameters (the `exercise-setup` cell does its
+own imports), and nothing in the notebook depends on them.
 
 Cells are numbered from 1, top to bottom, markdown cells included, in every message.
 """
