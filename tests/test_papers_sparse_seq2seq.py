@@ -109,3 +109,75 @@ def test_interleaved_rounds_ratio_cancels_load_of_a_round(monkeypatch):
     assert times["a"].tolist() == [1.0, 3.0, 1.0]
     assert times["b"].tolist() == [2.0, 6.0, 2.0]
     assert (times["a"] / times["b"]).tolist() == [0.5, 0.5, 0.5]
+
+
+def test_attention_speed_pools_rounds_of_fresh_blocks(monkeypatch):
+    """A fake clock: softmax takes 1 unit; rela 2 units with block 0's inputs and 1 with block
+    1's. Each block must build its inputs from seed + block, and the speedup must be the median
+    of all six within-round ratios [0.5, 0.5, 0.5, 1, 1, 1] = 0.75."""
+    from attnkit.papers import _sparse_seq2seq as module
+
+    clock = {"now": 0.0}
+    built = []
+
+    def fake_job(name, n, batch, heads, d_head, train, seed):
+        built.append((name, train, seed))
+        cost = 2.0 if (name == "rela" and seed == 0) else 1.0
+
+        def run():
+            clock["now"] += cost
+
+        return run
+
+    monkeypatch.setattr(module, "_attention_job", fake_job)
+    monkeypatch.setattr(module.time, "perf_counter", lambda: clock["now"])
+    speed = attention_speed(
+        (8,), repeats=3, blocks=2, rows=["softmax", "rela"], seed=0, progress=False
+    )
+    assert sorted(built) == sorted(
+        (name, train, seed)
+        for name in ("softmax", "rela")
+        for train in (True, False)
+        for seed in (0, 1)
+    )
+    for mode in ("train", "inference"):
+        assert speed.loc[(8, "rela"), f"{mode}_speedup"] == 0.75
+        assert speed.loc[(8, "rela"), f"{mode}_ms"] == 1.5e3  # median of [2, 2, 2, 1, 1, 1]
+    with pytest.raises(ValueError, match="blocks"):
+        attention_speed((8,), blocks=0, progress=False)
+
+
+def test_keep_freed_memory_stops_page_faults_on_reallocation():
+    """Oracle: the kernel's count of minor page faults (getrusage). Allocating and freeing a
+    64 MB tensor five times faults in all its pages each time under glibc's default (a block
+    that large is mmapped and unmapped); after `keep_freed_memory` the freed block is reused,
+    so after three warm-up allocations the next four fault almost nothing. In a child process, so the setting does
+    not stay in the test process."""
+    import subprocess
+    import sys
+
+    script = """
+import resource, sys, torch
+from attnkit.papers._sparse_seq2seq import keep_freed_memory
+if sys.argv[1] == "keep" and not keep_freed_memory():
+    print("unsupported"); sys.exit()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):  # warm-up: the first allocations fault in either case
+    torch.ones(16 * 2**20)
+before = faults()
+for _ in range(4):
+    torch.ones(16 * 2**20)
+print(faults() - before)
+"""
+    counts = {}
+    for mode in ("default", "keep"):
+        out = subprocess.run(
+            [sys.executable, "-c", script, mode], capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+        if out == "unsupported":
+            pytest.skip("keep_freed_memory needs glibc's mallopt")
+        counts[mode] = int(out)
+    pages = 64 * 2**20 // 4096
+    assert counts["default"] >= 4 * pages * 0.9  # every allocation faulted in its pages
+    assert counts["keep"] <= 0.1 * pages

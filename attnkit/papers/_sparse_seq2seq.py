@@ -7,6 +7,8 @@ speed benchmark at the papers' lengths (`attention_speed`).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -333,6 +335,33 @@ def _threads(n: int | None):
         torch.set_num_threads(old)
 
 
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed blocks up to 1 GiB in the heap instead of returning them to
+    the OS; returns False where that cannot be set (not glibc: macOS, Windows, musl).
+
+    Why: torch's CPU tensors come from malloc. By default glibc serves a block of 8 MB (one
+    (32, 4, 128, 128) score tensor) either from fresh pages, which fault and are zeroed on first
+    touch, or from reused heap, depending on the thresholds it has adapted to so far. So the
+    same timed call cost 12 to 18 ms depending on what the process had allocated before, and
+    the time of those page faults diluted the ratio between two normalisers differently in
+    each run. With the thresholds fixed, every timed call after warm-up reuses heap memory.
+    The setting stays for the rest of the process (glibc cannot return to its adaptive
+    thresholds); the cost is that freed memory up to 1 GiB stays resident.
+    """
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES)
+    )
+
+
 def _package_topk(scores: Tensor, k: int | None = None, div: float | None = None) -> Tensor:
     """Zhao et al.'s top-k as their code computes it: `torch.topk` for the k-th largest score,
     scores below it to −inf, softmax (`topk_reference`, torch operations only)."""
@@ -389,6 +418,7 @@ def attention_speed(
     heads: int = 4,
     d_head: int = 16,
     repeats: int = 15,
+    blocks: int = 1,
     rows: Sequence[str] | None = None,
     threads: int | None = 1,
     seed: int = 0,
@@ -397,14 +427,21 @@ def attention_speed(
     """Seconds per attention-sublayer call for each normaliser in `SPEED_ROWS`, and speedups.
 
     Per key length n: a (B, H, n, n) self-attention block (`_attention_job`) timed for training
-    (forward + backward) and inference (forward, no gradients). Every row runs once to warm up,
-    then `repeats` rounds in which each row runs once in turn (interleaved). A row's speedup is
-    the median over rounds of softmax's time / the row's time *in the same round* (the papers'
-    ×, > 1 = faster than softmax): load from other work on a shared machine slows the calls of
-    one round alike and cancels in their ratio. (Over repeated identical runs at n = 128, the
-    fastest round per row, used before, put ReLA's training ratio anywhere in 0.66–1.40; the
-    median ratio stayed in 0.82–0.95.) `*_ms`: the median time per call. Returns one row per
+    (forward + backward) and inference (forward, no gradients). A block builds every row's
+    inputs afresh (seed `seed + b`), runs each row once to warm up, then `repeats` rounds in
+    which each row runs once in turn (interleaved). A row's speedup is the median over all
+    `blocks × repeats` rounds of softmax's time / the row's time *in the same round* (the
+    papers' ×, > 1 = faster than softmax): load from other work on a shared machine slows the
+    calls of one round alike and cancels in their ratio. `*_ms`: the median time per call.
+    Timing runs with glibc keeping freed memory (`keep_freed_memory`). Returns one row per
     (n, normaliser).
+
+    Why blocks and the allocator setting: at n = 128 on the 2-core CPU we develop on, ReLA's
+    training ratio from one block of 15 rounds ranged over 0.79–0.97 between runs of the same
+    code; 300 rounds in one block still gave 0.85–0.98, because the spread came from the
+    process (which memory the inputs and temporaries got, whether they page-faulted), not from
+    too few rounds. With the allocator fixed, one block of 120 rounds gave 0.83–0.89, and 12
+    fresh blocks of 20 rounds 0.82–0.86 over 8 runs, half of them beside another busy process.
     """
     from tqdm.auto import tqdm
 
@@ -415,9 +452,12 @@ def attention_speed(
             f"attention_speed: rows must include 'softmax' and come from {list(SPEED_ROWS)}; "
             f"unknown: {unknown}"
         )
-    if batch < 1 or heads < 1 or d_head < 1 or repeats < 1 or any(n < 2 for n in lengths):
-        raise ValueError("attention_speed: batch, heads, d_head, repeats >= 1 and lengths >= 2")
+    if min(batch, heads, d_head, repeats, blocks) < 1 or any(n < 2 for n in lengths):
+        raise ValueError(
+            "attention_speed: batch, heads, d_head, repeats, blocks >= 1 and lengths >= 2"
+        )
     records = []
+    keep_freed_memory()
     with _threads(threads):
         for n in tqdm(list(lengths), desc="lengths", disable=not progress):
             row = {
@@ -425,11 +465,16 @@ def attention_speed(
                 for name in names
             }
             for mode, train in (("train", True), ("inference", False)):
-                jobs = {
-                    name: _attention_job(name, n, batch, heads, d_head, train, seed)
-                    for name in names
-                }
-                times = _interleaved_rounds(jobs, repeats)  # name -> (repeats,) seconds
+                per_block = []
+                for block in range(blocks):
+                    jobs = {
+                        name: _attention_job(name, n, batch, heads, d_head, train, seed + block)
+                        for name in names
+                    }
+                    per_block.append(_interleaved_rounds(jobs, repeats))
+                    del jobs  # free this block's inputs before the next block allocates its own
+                # name -> (blocks · repeats,) seconds
+                times = {name: np.concatenate([t[name] for t in per_block]) for name in names}
                 for name in names:
                     row[name][f"{mode}_ms"] = 1e3 * float(np.median(times[name]))
                     row[name][f"{mode}_speedup"] = float(np.median(times["softmax"] / times[name]))
