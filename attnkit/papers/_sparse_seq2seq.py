@@ -440,8 +440,9 @@ def attention_speed(
     training ratio from one block of 15 rounds ranged over 0.79–0.97 between runs of the same
     code; 300 rounds in one block still gave 0.85–0.98, because the spread came from the
     process (which memory the inputs and temporaries got, whether they page-faulted), not from
-    too few rounds. With the allocator fixed, one block of 120 rounds gave 0.83–0.89, and 12
-    fresh blocks of 20 rounds 0.82–0.86 over 8 runs, half of them beside another busy process.
+    too few rounds. With the allocator fixed and another busy process beside it, one block of
+    120 rounds gave 0.83–0.89 over 5 runs; 24 fresh blocks of 20 rounds (the ReLA notebook's
+    setting for that claim) gave 0.82–0.86 over 8 runs, 4 of them beside a busy process.
     """
     from tqdm.auto import tqdm
 
