@@ -428,7 +428,7 @@ def attention_speed(
 
     Per key length n: a (B, H, n, n) self-attention block (`_attention_job`) timed for training
     (forward + backward) and inference (forward, no gradients). A block builds every row's
-    inputs afresh (seed `seed + b`), runs each row once to warm up, then `repeats` rounds in
+    inputs afresh (seed `seed + block`), runs each row once to warm up, then `repeats` rounds in
     which each row runs once in turn (interleaved). A row's speedup is the median over all
     `blocks × repeats` rounds of softmax's time / the row's time *in the same round* (the
     papers' ×, > 1 = faster than softmax): load from other work on a shared machine slows the
