@@ -148,10 +148,10 @@ def test_attention_speed_pools_rounds_of_fresh_blocks(monkeypatch):
 
 
 def test_keep_freed_memory_stops_page_faults_on_reallocation():
-    """Oracle: the kernel's count of minor page faults (getrusage). Allocating and freeing a
-    64 MB tensor five times faults in all its pages each time under glibc's default (a block
-    that large is mmapped and unmapped); after `keep_freed_memory` the freed block is reused,
-    so after three warm-up allocations the next four fault almost nothing. In a child process, so the setting does
+    """Oracle: the kernel's count of minor page faults (getrusage). Under glibc's default, each
+    allocation of a 64 MB tensor faults in all its pages (a block that large is mmapped and
+    unmapped); after `keep_freed_memory` the freed block is reused, so after three warm-up
+    allocations the next four fault almost nothing. In a child process, so the setting does
     not stay in the test process."""
     import subprocess
     import sys

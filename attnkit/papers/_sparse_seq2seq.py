@@ -433,8 +433,8 @@ def attention_speed(
     `blocks × repeats` rounds of softmax's time / the row's time *in the same round* (the
     papers' ×, > 1 = faster than softmax): load from other work on a shared machine slows the
     calls of one round alike and cancels in their ratio. `*_ms`: the median time per call.
-    Timing runs with glibc keeping freed memory (`keep_freed_memory`). Returns one row per
-    (n, normaliser).
+    Timing runs with glibc keeping freed memory (`keep_freed_memory`, a setting that stays for
+    the rest of the process). Returns one row per (n, normaliser).
 
     Why blocks and the allocator setting: at n = 128 on the 2-core CPU we develop on, ReLA's
     training ratio from one block of 15 rounds ranged over 0.79–0.97 between runs of the same
